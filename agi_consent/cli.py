@@ -1,0 +1,147 @@
+"""The `agi-consent` command line: the only module that imports click.
+
+Library errors become one sentence and an exit code (2 for bad input, 1 for failures);
+users never see a traceback.
+"""
+
+import json
+import sys
+
+import click
+
+from . import __version__
+from . import config as config_module
+from .engine import BadRegion, Engine
+from .ledger import LogUnavailable
+from .rules import RulesError
+
+
+class BadInput(click.ClickException):
+    exit_code = 2
+
+
+class Context:
+    def __init__(self, config_path):
+        self.config_path = config_path
+        self._config = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            try:
+                self._config = config_module.load(self.config_path)
+            except config_module.ConfigError as error:
+                raise BadInput(str(error))
+        return self._config
+
+    def engine(self):
+        try:
+            return Engine(self.config)
+        except RulesError as error:
+            raise BadInput(str(error))
+
+    def db(self):
+        from . import store
+        try:
+            return store.open_db(self.config.database)
+        except (OSError, LogUnavailable) as error:
+            raise click.ClickException(
+                f"Cannot open the consent log {self.config.database} ({error}); check the "
+                "'database' config key and its folder's permissions.")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="agi-consent")
+@click.option("--config", "config_path", envvar=config_module.ENV_VAR, metavar="FILE",
+              help="Config file (TOML). Default: $AGI_CONSENT_CONFIG, else built-in defaults.")
+@click.pass_context
+def main(ctx, config_path):
+    """Recording consent for Asterisk calls, decided per jurisdiction and logged as evidence."""
+    ctx.obj = Context(config_path)
+
+
+@main.command()
+@click.argument("number")
+@click.option("--region", help="Trunk/site region, e.g. US-NY or DE (default: config).")
+@click.option("--direction", type=click.Choice(["inbound", "outbound"]), default="inbound",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def decide(ctx, number, region, direction, as_json):
+    """Decide all-party consent or notice for a call with NUMBER, and say why."""
+    engine = ctx.engine()
+    try:
+        region = engine.region_for(region)
+    except BadRegion as error:
+        raise BadInput(str(error))
+    remote, decision = engine.decide(number, region, direction)
+    result = {"number": number, "e164": remote.e164, **decision.as_dict()}
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    click.echo(f"{decision.mode} (governing: {decision.governing}; rules {decision.rules_version})")
+    for reason in decision.reasons[1:]:
+        click.echo(f"  - {reason}")
+
+
+@main.group()
+def db():
+    """Create or migrate the consent log."""
+
+
+@db.command("init")
+@click.pass_obj
+def db_init(ctx):
+    """Create the consent log if needed and apply pending migrations."""
+    ctx.db()
+    click.echo(f"consent log ready: {ctx.config.database}")
+
+
+@main.group()
+def calls():
+    """Read the consent log: recent calls and the evidence of one call."""
+
+
+@calls.command("list")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
+@click.pass_obj
+def calls_list(ctx, limit, as_json):
+    """The most recent calls, newest first."""
+    from . import store
+    for row in store.recent_calls(ctx.db(), limit):
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            click.echo(f"{row['started_at']}  {row['id']}  {row['remote_number'] or '-':>14}  "
+                       f"{row['mode'] or '-':9}  {row['governing'] or '-':7}  "
+                       f"{row['result'] or '-':10}  {row['recording'] or ''}")
+
+
+@calls.command("show")
+@click.argument("call_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def calls_show(ctx, call_id, as_json):
+    """Everything logged for one call: the record and each step in order."""
+    from . import store
+    database = ctx.db()
+    call = store.get_call(database, call_id)
+    if call is None:
+        raise BadInput(f"No call {call_id} in {ctx.config.database}; "
+                       "'agi-consent calls list' shows the ids.")
+    events = store.call_events(database, call_id)
+    if as_json:
+        click.echo(json.dumps({"call": call, "events": events}, ensure_ascii=False))
+        return
+    for key, value in call.items():
+        click.echo(f"{key:21} {value if value is not None else ''}")
+    for event in events:
+        click.echo(f"  {event['seq']:3} {event['at']}  {event['kind']:18} {event['detail']}")
+
+
+def run():
+    try:
+        main(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,170 @@
+"""Configuration: TOML with embedded defaults, so the plugin runs with no file at all.
+
+Looked up from `--config`, else `$AGI_CONSENT_CONFIG`, else defaults. Every key is checked
+for name and type; an error names the file and the key and says what would be valid.
+"""
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from .rules import normalise_code
+
+PACKAGE_DIR = Path(__file__).parent
+ENV_VAR = "AGI_CONSENT_CONFIG"
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message is a sentence for the admin."""
+
+
+def default_database():
+    """Root daemons keep the log under /var/lib; a newcomer without root under XDG data."""
+    if os.geteuid() == 0:
+        return "/var/lib/agi-consent/consent.db"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "agi-consent" / "consent.db")
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str = "127.0.0.1"
+    port: int = 4573
+    env_timeout: float = 5.0  # seconds for Asterisk to send the AGI environment
+    command_timeout: float = 60.0  # seconds for any one AGI command to answer
+
+
+@dataclass(frozen=True)
+class Flow:
+    accept_key: str = "1"
+    decline_key: str = "2"
+    opt_out_key: str = ""  # one-party opt-out, off by default
+    attempts: int = 2
+    answer_timeout: float = 5.0  # seconds to wait for an answer after each prompt
+    answer_channel: bool = True  # answer the channel first if it is not up
+
+
+@dataclass(frozen=True)
+class Recording:
+    directory: str = "/var/spool/asterisk/monitor/consent"  # as Asterisk sees it
+    format: str = "wav"
+    options: str = ""  # MixMonitor options, e.g. "b" to record only while bridged
+    path_prefix: str = ""  # where this process sees Asterisk's root (chroot, container)
+
+
+@dataclass(frozen=True)
+class Prompts:
+    directory: str = str(PACKAGE_DIR / "prompts")  # as Asterisk sees it
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class Ami:
+    host: str = ""  # empty: no AMI watcher
+    port: int = 5038
+    username: str = ""
+    secret_file: str = ""  # the secret itself never sits in the config
+
+
+@dataclass(frozen=True)
+class Config:
+    database: str = field(default_factory=default_database)
+    rules_file: str = ""
+    default_region: str = ""
+    unknown_mode: str = "all-party"
+    uncertain_mode: str = "all-party"
+    trunks: dict = field(default_factory=dict)
+    server: Server = Server()
+    flow: Flow = Flow()
+    recording: Recording = Recording()
+    prompts: Prompts = Prompts()
+    ami: Ami = Ami()
+    source: str = "built-in defaults"
+
+
+SECTIONS = {"server": Server, "flow": Flow, "recording": Recording, "prompts": Prompts,
+            "ami": Ami}
+CHOICES = {"unknown_mode": ("all-party", "one-party"),
+           "uncertain_mode": ("all-party", "as-listed")}
+
+
+TYPE_NAMES = {int: "whole number", float: "number", str: "string", bool: "true or false"}
+
+
+def _typed(value, default, key, source):
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"In {source}, '{key}' must be a {TYPE_NAMES[expected]}, "
+                          f"not {value!r}.")
+    return value
+
+
+def _section(cls, values, prefix, source):
+    if not isinstance(values, dict):
+        raise ConfigError(f"In {source}, [{prefix.rstrip('.')}] must be a table.")
+    known = {f.name: f for f in fields(cls)}
+    changes = {}
+    for key, value in values.items():
+        if key not in known or key == "source":
+            raise ConfigError(f"In {source}, '{prefix}{key}' is not a known key; known keys "
+                              f"here: {', '.join(k for k in known if k != 'source')}.")
+        default = getattr(cls(), key)
+        if key in SECTIONS or key == "trunks":
+            changes[key] = value
+        else:
+            changes[key] = _typed(value, default, prefix + key, source)
+    return changes
+
+
+def _validate(config):
+    source = config.source
+    for key, allowed in CHOICES.items():
+        if getattr(config, key) not in allowed:
+            raise ConfigError(f"In {source}, '{key}' must be one of {', '.join(allowed)}.")
+    flow = config.flow
+    for key in ("accept_key", "decline_key", "opt_out_key"):
+        value = getattr(flow, key)
+        if value and (len(value) != 1 or value not in "0123456789*#"):
+            raise ConfigError(f"In {source}, 'flow.{key}' must be one keypad digit (0-9, *, #).")
+    keys = [k for k in (flow.accept_key, flow.decline_key, flow.opt_out_key) if k]
+    if len(set(keys)) != len(keys) or not flow.accept_key or not flow.decline_key:
+        raise ConfigError(f"In {source}, the flow keys must be set and all different.")
+    if flow.attempts < 1 or flow.answer_timeout <= 0:
+        raise ConfigError(f"In {source}, 'flow.attempts' must be ≥ 1 and "
+                          "'flow.answer_timeout' > 0.")
+    if config.default_region and not normalise_code(config.default_region):
+        raise ConfigError(f"In {source}, 'default_region' must be a region code like "
+                          "\"US-NY\" or \"DE\".")
+    if not isinstance(config.trunks, dict) or not all(
+            isinstance(v, str) and normalise_code(v) for v in config.trunks.values()):
+        raise ConfigError(f"In {source}, [trunks] must map channel or DNID prefixes to "
+                          "region codes like \"US-NY\".")
+    return config
+
+
+def parse(document, source):
+    top = _section(Config, document, "", source)
+    for name, cls in SECTIONS.items():
+        if name in top:
+            top[name] = cls(**_section(cls, top[name], name + ".", source))
+    return _validate(replace(Config(), source=source, **top))
+
+
+def load(path=None):
+    """Load the config from `path`, `$AGI_CONSENT_CONFIG`, or the built-in defaults."""
+    path = path or os.environ.get(ENV_VAR)
+    if not path:
+        return Config()
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist; check --config or ${ENV_VAR}.")
+    except PermissionError:
+        raise ConfigError(f"Config file {path} is not readable by this user.")
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"Config file {path} is not valid TOML: {error}.")
+    return parse(document, str(path))

@@ -1,0 +1,37 @@
+"""Composes config, rules and number placement into one decision per call.
+
+Loaded once per process (the daemon keeps it; a classic-AGI process builds it per call).
+"""
+
+from .decision import Policy, decide
+from .numbers import locate
+from .rules import load_rules, normalise_code
+
+
+class BadRegion(ValueError):
+    pass
+
+
+class Engine:
+    def __init__(self, config):
+        self.config = config
+        self.rules = load_rules(config.rules_file or None)
+        self.policy = Policy(unknown_mode=config.unknown_mode,
+                             uncertain_mode=config.uncertain_mode)
+
+    def region_for(self, region=None, channel="", dnid=""):
+        """The trunk region: explicit argument, else the trunk map, else the default."""
+        if region:
+            code = normalise_code(region)
+            if not code:
+                raise BadRegion(f"'{region}' is not a region code like US-CA or DE.")
+            return code
+        for key in sorted(self.config.trunks, key=len, reverse=True):
+            if channel.startswith(key) or (dnid and dnid.startswith(key)):
+                return normalise_code(self.config.trunks[key])
+        return normalise_code(self.config.default_region) if self.config.default_region else None
+
+    def decide(self, number, region=None, direction="inbound"):
+        home = region.partition("-")[0] if region else None
+        remote = locate(number, home)
+        return remote, decide(remote, region, self.rules, self.policy, direction)

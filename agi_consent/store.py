@@ -1,0 +1,64 @@
+"""The consent log's schema, migrations and queries (sqlite-utils).
+
+Rows are written by `ledger` (plain sqlite3, for speed); this module creates and migrates the
+file and answers the CLI's questions. Files are created owner-only: the log is evidence and
+holds caller numbers.
+"""
+
+import os
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .ledger import SCHEMA_VERSION
+
+MIGRATIONS = Migrations("agi-consent")
+
+
+@MIGRATIONS()
+def m001_calls_and_events(db):
+    db["calls"].create({
+        "id": str, "started_at": str, "ended_at": str, "transport": str, "channel": str,
+        "uniqueid": str, "caller_id": str, "remote_number": str, "remote_e164": str,
+        "direction": str, "trunk_region": str, "remote_jurisdictions": str, "mode": str,
+        "governing": str, "result": str, "recording": str, "rules_version": str,
+        "language": str, "reasons": str, "error": str,
+    }, pk="id")
+    db["calls"].create_index(["started_at"])
+    db["events"].create({"id": int, "call_id": str, "seq": int, "at": str, "kind": str,
+                         "detail": str}, pk="id", foreign_keys=[("call_id", "calls", "id")])
+    db["events"].create_index(["call_id", "seq"], unique=True)
+
+
+def _private_file(path):
+    """Create the directory 0700 and the file 0600 before SQLite opens it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def open_db(path):
+    """Open (creating and migrating if needed) the consent log."""
+    _private_file(path)
+    db = sqlite_utils.Database(path)
+    db.enable_wal()
+    db.execute("PRAGMA synchronous=NORMAL")
+    MIGRATIONS.apply(db)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    return db
+
+
+def recent_calls(db, limit=20):
+    return list(db.query("SELECT * FROM calls ORDER BY started_at DESC LIMIT ?", [limit]))
+
+
+def call_events(db, call_id):
+    return list(db.query("SELECT seq, at, kind, detail FROM events WHERE call_id = ? "
+                         "ORDER BY seq", [call_id]))
+
+
+def get_call(db, call_id):
+    rows = list(db.query("SELECT * FROM calls WHERE id = ?", [call_id]))
+    return rows[0] if rows else None
