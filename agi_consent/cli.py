@@ -140,6 +140,40 @@ def calls_show(ctx, call_id, as_json):
         click.echo(f"  {event['seq']:3} {event['at']}  {event['kind']:18} {event['detail']}")
 
 
+@main.command()
+@click.option("--host", help="Address to listen on (default: config server.host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: 4573).")
+@click.option("--grace", default=10.0, show_default=True, type=click.FloatRange(0, 3600),
+              help="Seconds in-flight calls get to finish on SIGTERM before failing closed.")
+@click.pass_obj
+def serve(ctx, host, port, grace):
+    """Run the FastAGI server (route /consent) until SIGTERM."""
+    import asyncio
+    import dataclasses
+    import logging
+
+    from .fastagi import serve as serve_forever
+    from .flow import Services
+    from .ledger import ThreadedLedger
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ctx.config
+    settings = dataclasses.replace(config.server, host=host or config.server.host,
+                                   port=port or config.server.port)
+    engine = ctx.engine()
+    ctx.db()  # create and migrate before the first call
+    ledger = ThreadedLedger(config.database)
+    try:
+        asyncio.run(serve_forever(Services(config, engine, ledger, "fastagi"), settings, grace))
+    except OSError as error:
+        raise click.ClickException(
+            f"Cannot listen on {settings.host}:{settings.port} ({error.strerror or error}); "
+            "stop what holds the port or choose another with --port.")
+    finally:
+        ledger.close()
+
+
 def run():
     try:
         main(standalone_mode=True)

@@ -50,12 +50,11 @@ class Recording:
     directory: str = "/var/spool/asterisk/monitor/consent"  # as Asterisk sees it
     format: str = "wav"
     options: str = ""  # MixMonitor options, e.g. "b" to record only while bridged
-    path_prefix: str = ""  # where this process sees Asterisk's root (chroot, container)
 
 
 @dataclass(frozen=True)
 class Prompts:
-    directory: str = str(PACKAGE_DIR / "prompts")  # as Asterisk sees it
+    directory: str = str(PACKAGE_DIR.parent / "prompts")  # as Asterisk sees it
     language: str = "en"
 
 
@@ -67,10 +66,17 @@ class Ami:
     secret_file: str = ""  # the secret itself never sits in the config
 
 
+def local_path(config, asterisk_path):
+    """Where this process sees a file that Asterisk names `asterisk_path`."""
+    root = config.asterisk_root.rstrip("/")
+    return root + asterisk_path if root else asterisk_path
+
+
 @dataclass(frozen=True)
 class Config:
     database: str = field(default_factory=default_database)
     rules_file: str = ""
+    asterisk_root: str = ""  # where this process sees Asterisk's "/" (chroot, container mount)
     default_region: str = ""
     unknown_mode: str = "all-party"
     uncertain_mode: str = "all-party"
@@ -135,6 +141,15 @@ def _validate(config):
     if flow.attempts < 1 or flow.answer_timeout <= 0:
         raise ConfigError(f"In {source}, 'flow.attempts' must be ≥ 1 and "
                           "'flow.answer_timeout' > 0.")
+    for key, value in (("recording.directory", config.recording.directory),
+                       ("prompts.directory", config.prompts.directory)):
+        if not value.startswith("/") or any(c in value for c in ',"\\|\n'):
+            raise ConfigError(f"In {source}, '{key}' must be an absolute path without commas, "
+                              "quotes or backslashes (Asterisk reads it as an argument list).")
+    if not config.recording.format.isalnum() or not config.recording.options.isalnum() and \
+            config.recording.options:
+        raise ConfigError(f"In {source}, 'recording.format' and 'recording.options' must be "
+                          "letters and digits only (e.g. \"wav\", \"b\").")
     if config.default_region and not normalise_code(config.default_region):
         raise ConfigError(f"In {source}, 'default_region' must be a region code like "
                           "\"US-NY\" or \"DE\".")
@@ -153,9 +168,13 @@ def parse(document, source):
     return _validate(replace(Config(), source=source, **top))
 
 
+SYSTEM_PATH = "/etc/agi-consent/agi-consent.toml"
+
+
 def load(path=None):
-    """Load the config from `path`, `$AGI_CONSENT_CONFIG`, or the built-in defaults."""
-    path = path or os.environ.get(ENV_VAR)
+    """Load the config from `path`, `$AGI_CONSENT_CONFIG`, /etc/agi-consent, or defaults."""
+    path = path or os.environ.get(ENV_VAR) or (SYSTEM_PATH if os.path.exists(SYSTEM_PATH)
+                                                else None)
     if not path:
         return Config()
     try:

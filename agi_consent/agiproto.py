@@ -1,0 +1,132 @@
+"""The AGI wire format as pure functions: environment, arguments, quoting and replies.
+
+Shared by the FastAGI server and tests. Replies follow res_agi.c: `200 result=X [(data)]
+[endpos=N]`, `510` (unknown command), `511` (dead channel), multi-line `520-`…`520 ` usage
+errors, and a bare `HANGUP` line that Asterisk may send between commands (out of band).
+"""
+
+import re
+from dataclasses import dataclass
+
+from .variables import ARGUMENTS, DIRECTIONS
+
+_REPLY = re.compile(r"^200 result=(?P<result>\S*)(?: \((?P<data>.*?)\))?"
+                    r"(?: endpos=(?P<endpos>-?\d+))?\s*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class AgiError(RuntimeError):
+    """Asterisk answered with an error, or the conversation broke; the call fails closed."""
+
+
+class Hangup(Exception):  # noqa: N818 - it is an event, not an error
+    """The channel hung up (511, a HANGUP line, result=-1 with hangup, or EOF)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    result: str
+    data: str | None = None
+    endpos: int | None = None
+
+    @property
+    def number(self):
+        try:
+            return int(self.result)
+        except ValueError:
+            return None
+
+    @property
+    def digit(self):
+        """The key pressed, for commands that return its ASCII code (0 = none)."""
+        code = self.number
+        return chr(code) if code and code > 0 else None
+
+
+def quote(value):
+    """One AGI argument: quoted, with `\\` and `"` escaped and control characters dropped.
+
+    res_agi.c's parse_args treats `"` as grouping and `\\` as escaping the next character; a
+    newline would end the command, so it can never reach the wire.
+    """
+    text = _CONTROL.sub("", str(value))
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def command(name, *args):
+    return " ".join([name, *(quote(a) for a in args)]) + "\n"
+
+
+def parse_env_line(line):
+    key, sep, value = line.partition(":")
+    if not sep or not key.startswith("agi_"):
+        return None
+    return key.strip(), value.strip()
+
+
+def route_of(env):
+    """`agi://host/consent?x=y` → `consent` (panoramisk keeps the query; we ignore it)."""
+    return env.get("agi_network_script", "").split("?", 1)[0].strip("/")
+
+
+def positional_args(env):
+    args, n = [], 1
+    while f"agi_arg_{n}" in env:
+        args.append(env[f"agi_arg_{n}"])
+        n += 1
+    return args
+
+
+class BadArguments(ValueError):
+    pass
+
+
+def parse_args(values):
+    """`key=value` AGI arguments (any order) → dict; unknown keys or values are an error."""
+    parsed = {}
+    for value in values:
+        if not value:
+            continue
+        key, sep, item = value.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in ARGUMENTS:
+            raise BadArguments(f"AGI argument '{value}' is not one of "
+                               f"{', '.join(a + '=' for a in ARGUMENTS)}")
+        parsed[key] = item.strip()
+    direction = parsed.get("direction") or "inbound"
+    if direction not in DIRECTIONS:
+        raise BadArguments(f"direction must be inbound or outbound, not '{direction}'")
+    parsed["direction"] = direction
+    return parsed
+
+
+def is_out_of_band(line):
+    """Asterisk's unsolicited `HANGUP` line (AGISIGHUP=yes) is not a reply to anything."""
+    return line.strip() == "HANGUP"
+
+
+def reply_complete(lines):
+    """A reply is one line, except `520-` usage errors, which end with a `520 ` line."""
+    return not lines[0].startswith("520-") or lines[-1].startswith("520 ")
+
+
+def parse_reply(lines):
+    """Parse one complete reply (see reply_complete) into a Reply; raise Hangup or AgiError."""
+    line = lines[0].rstrip("\r\n")
+    if line.startswith("200 "):
+        match = _REPLY.match(line)
+        if not match:
+            raise AgiError(f"unreadable AGI reply: {line[:80]!r}")
+        endpos = match.group("endpos")
+        return Reply(match.group("result"), match.group("data"),
+                     int(endpos) if endpos is not None else None)
+    if line.startswith("511"):
+        raise Hangup("command not permitted on a dead channel")
+    if line.startswith("510"):
+        raise AgiError("Asterisk does not know this AGI command (510)")
+    if line.startswith("520-"):
+        usage = " ".join(part.strip() for part in lines[1:-1])
+        raise AgiError(f"AGI usage error (520): {usage[:200]}")
+    if line.startswith("520"):
+        raise AgiError("AGI usage error (520)")
+    raise AgiError(f"unexpected AGI reply: {line[:80]!r}")

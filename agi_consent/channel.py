@@ -1,0 +1,60 @@
+"""The small channel interface the consent flow is written against, once.
+
+`AgiChannel` implements it over any AGI line transport (FastAGI socket, classic stdin/stdout)
+given one coroutine: `send(line, timeout) -> Reply`. Tests drive the flow with a fake.
+"""
+
+from .agiproto import AgiError, Hangup, command
+
+__all__ = ["AgiChannel", "AgiError", "Hangup"]
+
+
+class AgiChannel:
+    def __init__(self, send, env, margin=10.0):
+        self._send = send
+        self.env = env
+        self.margin = margin  # seconds beyond a command's own wait before we give up on it
+
+    async def run(self, name, *args, wait=0.0):
+        return await self._send(command(name, *args), wait + self.margin)
+
+    async def answer(self):
+        if (await self.run("ANSWER")).number == -1:
+            raise Hangup("answer failed")
+
+    async def play(self, path, escape_digits="", duration=60.0):
+        """Play a file (path without extension); returns the key pressed, or None.
+
+        Asterisk answers `result=0 endpos=0` when it cannot open the file: that is an error
+        here, never a silent skip.
+        """
+        reply = await self.run("STREAM FILE", path, escape_digits, wait=duration)
+        if reply.number == -1:
+            raise Hangup("channel gone during playback")
+        if reply.number == 0 and not reply.endpos:
+            raise AgiError(f"Asterisk could not play {path}")
+        return reply.digit
+
+    async def wait_digit(self, seconds):
+        reply = await self.run("WAIT FOR DIGIT", int(seconds * 1000), wait=seconds)
+        if reply.number == -1:
+            raise Hangup("channel gone while waiting for a key")
+        return reply.digit
+
+    async def set_variable(self, name, value):
+        await self.run("SET VARIABLE", name, value)
+
+    async def get_variable(self, name):
+        reply = await self.run("GET VARIABLE", name)
+        return reply.data if reply.number == 1 else None
+
+    async def exec(self, application, options=""):
+        reply = await self.run("EXEC", application, options, wait=5.0)
+        if reply.number == -2:
+            raise AgiError(f"Asterisk has no application {application}")
+        if reply.number == -1:
+            raise Hangup(f"{application} failed on a dead channel")
+        return reply
+
+    async def verbose(self, message, level=1):
+        await self.run("VERBOSE", message, level)

@@ -1,0 +1,109 @@
+"""Classic AGI: `AGI(agi-consent-agi,region=…,…)` runs the same flow in a per-call process.
+
+Lean by design (≤ 150 ms, ≤ 60 MB): no sqlite-utils, no geocoder, no click, no audio libs.
+pyst2 reads the environment, installs the SIGHUP handler and writes commands; replies are read
+with our own parser, because pyst2's get_result raises on `result=-1`, reads an unsolicited
+`HANGUP` line as a reply (ValueError), and has no timeout. Arguments are quoted by
+`agiproto.quote`, never pyst2's `_quote` (which does not escape `"`).
+"""
+
+import asyncio
+import os
+import signal
+import sys
+
+from asterisk.agi import AGI
+
+from .agiproto import AgiError, Hangup, is_out_of_band, parse_reply, reply_complete
+from .channel import AgiChannel
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Timeout()
+
+
+class StdioConnection:
+    def __init__(self, agi):
+        self.agi = agi
+
+    async def send(self, line, timeout):
+        try:
+            self.agi.test_hangup()
+        except Exception:
+            raise Hangup("SIGHUP from Asterisk")
+        self.agi.send_command(line.rstrip("\n"))
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            return self._reply()
+        except _Timeout:
+            raise AgiError(f"no reply to {line.split(' ')[0]} within {timeout:.0f} s")
+        except BrokenPipeError:
+            raise Hangup("Asterisk closed the pipe")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _reply(self):
+        lines = []
+        while not lines or not reply_complete(lines):
+            raw = self.agi.stdin.readline()
+            if not raw.endswith("\n"):
+                raise Hangup("Asterisk closed the pipe")
+            text = raw.rstrip("\r\n")
+            if not lines and is_out_of_band(text):
+                continue
+            lines.append(text)
+        return parse_reply(lines)
+
+
+def build_services():
+    from . import config as config_module
+    from .engine import Engine
+    from .flow import Services
+    from .ledger import Ledger
+
+    config = config_module.load()
+    return Services(config, Engine(config), Ledger(config.database), "classic")
+
+
+async def run(agi):
+    from .flow import run_guarded
+
+    channel = AgiChannel(StdioConnection(agi).send, agi.env)
+    try:
+        services = build_services()
+    except Exception as error:  # bad config, rules or log: fail closed, say why
+        return await setup_failed(channel, error)
+    channel.margin = services.config.server.command_timeout
+    return await run_guarded(channel, services)
+
+
+async def setup_failed(channel, error):
+    from . import variables as v
+
+    sys.stderr.write(f"agi-consent: {error}\n")
+    try:
+        await channel.set_variable(v.RESULT, v.ERROR)
+        await channel.set_variable(v.RECORDING, "")
+    except (AgiError, Hangup):
+        pass
+    return v.ERROR
+
+
+def main():
+    signal.signal(signal.SIGALRM, _alarm)
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - pyst2 echoes caller IDs to stderr
+    try:
+        agi = AGI(stdin=sys.stdin, stdout=sys.stdout, stderr=devnull)
+    except Exception:
+        sys.stderr.write("agi-consent-agi: run me from Asterisk's AGI() application.\n")
+        return 2
+    asyncio.run(run(agi))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The consent call flow, written once against the channel interface.
+
+decide → answer → disclosure in the caller's language → answer by key → MixMonitor only for
+`granted` / `notified` → contract variables → every step in the log. `run_guarded` is the one
+error funnel both transports use: any failure logs, sets CONSENT_RESULT=error if the channel
+lives, and never starts MixMonitor.
+"""
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from . import variables as v
+from .agiproto import Hangup, parse_args, positional_args
+from .decision import ALL_PARTY, UNKNOWN
+from .ledger import CallLog, utc_now
+from .prompts import choose_language, resolve
+
+log = logging.getLogger("agi_consent.flow")
+
+
+@dataclass
+class Services:
+    """What a flow needs from its process: config, decision engine and a ledger."""
+
+    config: object
+    engine: object
+    ledger: object
+    transport: str
+
+
+@dataclass
+class CallState:
+    """What the funnel needs to know when a step fails midway."""
+
+    call_id: str
+    mode: str = ""
+    governing: str = ""
+    recording: str = ""
+    logged: bool = False
+
+
+def remote_number(args, env):
+    if "number" in args:
+        return args["number"]
+    return env.get("agi_callerid", "") if args["direction"] == "inbound" else ""
+
+
+async def start(channel, services, state):
+    """Log the call and decide; returns (args, decision, language)."""
+    env, config = channel.env, services.config
+    call = CallLog(services.ledger, state.call_id)
+    await call.start(transport=services.transport, channel=env.get("agi_channel", ""),
+                     uniqueid=env.get("agi_uniqueid", ""),
+                     caller_id=env.get("agi_callerid", ""))
+    state.logged = True
+    await call.event("call-start", channel=env.get("agi_channel", ""),
+                     args=positional_args(env), language=env.get("agi_language", ""))
+    args = parse_args(positional_args(env))
+    number = remote_number(args, env)
+    region = services.engine.region_for(args.get("region"), env.get("agi_channel", ""),
+                                        env.get("agi_dnid", ""))
+    remote, decision = services.engine.decide(number, region, args["direction"])
+    state.mode, state.governing = decision.mode, decision.governing
+    remote_code = next((x.code for x in decision.verdicts
+                        if x.role == "remote" and x.code != UNKNOWN), None)
+    language = choose_language(args.get("lang"), env.get("agi_language"),
+                               remote_code or region, config.prompts.language)
+    await call.update(remote_number=number, remote_e164=remote.e164,
+                      direction=args["direction"], trunk_region=region or "",
+                      remote_jurisdictions=",".join(remote.subdivisions or
+                                                    ([remote.country] if remote.country else [])),
+                      mode=decision.mode, governing=decision.governing,
+                      rules_version=decision.rules_version, language=language,
+                      reasons=json.dumps(list(decision.reasons), ensure_ascii=False))
+    await call.event("decision", **decision.as_dict(), language=language)
+    return call, decision, language, region
+
+
+async def play(channel, call, config, name, language, region, keys=""):
+    prompt = resolve(config, name, language, region)
+    await call.event("prompt", **prompt.evidence(), keys=keys)
+    digit = await channel.play(prompt.path, keys, prompt.seconds)
+    if digit:
+        await call.event("input", key=digit, during="prompt")
+    return digit
+
+
+async def ask_consent(channel, call, config, language, region):
+    """All-party: ask, take accept/decline keys, re-prompt; granted/declined/no-answer."""
+    flow = config.flow
+    keys = flow.accept_key + flow.decline_key
+    for attempt in range(1, flow.attempts + 1):
+        if attempt > 1:
+            await play(channel, call, config, "sorry", language, region)
+        digit = await play(channel, call, config, "consent-request", language, region, keys)
+        if not digit:
+            digit = await channel.wait_digit(flow.answer_timeout)
+            await call.event("input", key=digit, during="wait", attempt=attempt)
+        if digit == flow.accept_key:
+            return v.GRANTED
+        if digit == flow.decline_key:
+            return v.DECLINED
+    return v.NO_ANSWER
+
+
+async def give_notice(channel, call, config, language, region):
+    """One-party: play the notice; the optional opt-out key stops the recording."""
+    key = config.flow.opt_out_key
+    name = "notice-opt-out" if key else "notice"
+    digit = await play(channel, call, config, name, language, region, key)
+    if key and not digit:
+        digit = await channel.wait_digit(config.flow.answer_timeout)
+        await call.event("input", key=digit, during="wait")
+    return v.OPTED_OUT if key and digit == key else v.NOTIFIED
+
+
+def recording_path(config, call_id):
+    day = datetime.now(UTC).strftime("%Y/%m/%d")
+    return f"{config.recording.directory.rstrip('/')}/{day}/{call_id}.{config.recording.format}"
+
+
+async def start_recording(channel, call, config, state):
+    path = recording_path(config, state.call_id)
+    options = f"{path},{config.recording.options}" if config.recording.options else path
+    await channel.exec("MixMonitor", options)
+    state.recording = path
+    await call.event("recording-started", path=path, options=config.recording.options)
+    return path
+
+
+async def set_contract_variables(channel, state, result):
+    values = {v.RESULT: result, v.MODE: state.mode, v.JURISDICTION: state.governing or UNKNOWN,
+              v.ID: state.call_id, v.RECORDING: state.recording}
+    for name, value in values.items():
+        await channel.set_variable(name, value)
+    return values
+
+
+async def consent_flow(channel, services, state):
+    config = services.config
+    call, decision, language, region = await start(channel, services, state)
+    prompt_region = decision.governing if decision.governing != UNKNOWN else region
+    if config.flow.answer_channel:
+        await channel.answer()
+    ask = ask_consent if decision.mode == ALL_PARTY else give_notice
+    result = await ask(channel, call, config, language, prompt_region)
+    await call.event("consent-result", result=result)  # committed before any recording
+    if result in v.RECORDS:
+        await start_recording(channel, call, config, state)
+    values = await set_contract_variables(channel, state, result)
+    await call.event("variables-set", **values)
+    await call.update(result=result, recording=state.recording, ended_at=utc_now())
+    closing = {v.GRANTED: "consent-confirmed", v.DECLINED: "declined",
+               v.NO_ANSWER: "declined", v.OPTED_OUT: "declined"}.get(result)
+    if closing:
+        try:
+            await play(channel, call, config, closing, language, prompt_region)
+        except Hangup:
+            await call.event("hangup", during="closing prompt")
+    return result
+
+
+async def run_guarded(channel, services, call_id=None):
+    """Run one call through the flow; the single place where failures end fail-closed."""
+    state = CallState(call_id or str(uuid.uuid4()))
+    call = CallLog(services.ledger, state.call_id)
+    try:
+        return await consent_flow(channel, services, state)
+    except Hangup as hangup:
+        await _record_end(call, state, v.HANGUP, str(hangup))
+        await _best_effort(set_contract_variables(channel, state, v.HANGUP))
+        return v.HANGUP
+    except (Exception, asyncio.CancelledError) as error:
+        log.error("call %s failed closed: %s", state.call_id, error)
+        if state.recording:  # a step after MixMonitor failed: stop rather than guess
+            await _best_effort(channel.exec("StopMixMonitor"))
+            state.recording = ""
+        await _record_end(call, state, v.ERROR, describe(error))
+        await _best_effort(set_contract_variables(channel, state, v.ERROR))
+        if isinstance(error, asyncio.CancelledError):
+            raise
+        return v.ERROR
+
+
+def describe(error):
+    if isinstance(error, asyncio.CancelledError):
+        return "server shutting down"
+    return f"{type(error).__name__}: {error}"
+
+
+async def _record_end(call, state, result, detail):
+    async def write():
+        if not state.logged:
+            await call.start()
+            state.logged = True
+        await call.event(result, detail=detail)
+        await call.update(result=result, recording=state.recording, ended_at=utc_now(),
+                          error=detail if result == v.ERROR else None)
+    await _best_effort(write())
+
+
+async def _best_effort(coroutine, seconds=5.0):
+    """Cleanup steps may fail too (dead channel, broken log); they must not raise."""
+    try:
+        await asyncio.wait_for(coroutine, seconds)
+    except (Exception, asyncio.CancelledError) as error:
+        log.warning("cleanup step failed: %s", error)

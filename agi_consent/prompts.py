@@ -1,0 +1,112 @@
+"""Which prompt file a caller hears: lookup by language and region, plus its evidence.
+
+Layout: `<dir>/<lang>/<name>.{wav,sln16,txt}`, region overrides in `<dir>/<lang>/<REGION>/`.
+Lookup goes region (US-CA) → country (US) → language default. The `.txt` beside each file is
+what it says, kept as evidence. Every value that becomes part of a path is validated, so
+nothing from a call or an admin can point outside the prompts tree.
+"""
+
+import hashlib
+import os
+import re
+import wave
+from dataclasses import dataclass
+
+from .config import local_path
+from .rules import normalise_code
+
+NAMES = ("consent-request", "notice", "notice-opt-out", "sorry", "consent-confirmed",
+         "declined")
+AUDIO_EXTENSIONS = ("wav", "sln16")
+REGION_LANGUAGES = {"CA-QC": "fr", "MX": "es", "ES": "es", "US-PR": "es", "DE": "de",
+                    "AT": "de", "FR": "fr", "BE": "fr", "CH": "de"}
+_LANG = re.compile(r"^[a-z]{2,3}$")
+
+
+class PromptMissing(RuntimeError):
+    """No playable file for a prompt: the flow fails closed."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    language: str
+    region: str | None  # the override folder used, None for the language default
+    path: str  # as Asterisk sees it, without extension
+    sha256: str | None  # of the .wav, None when this process cannot see Asterisk's files
+    text: str | None
+    seconds: float = 60.0  # playing time; a generous bound when the file is out of sight
+
+    def evidence(self):
+        return {"name": self.name, "language": self.language, "region": self.region,
+                "path": self.path, "sha256": self.sha256, "text": self.text,
+                "seconds": round(self.seconds, 2)}
+
+
+def valid_language(value):
+    value = (value or "").strip().lower()
+    return value if _LANG.match(value) else None
+
+
+def choose_language(arg=None, channel=None, region=None, default="en"):
+    """`lang=` argument, else the channel's language, else the region's, else the default."""
+    for candidate in (arg, channel):
+        language = valid_language(candidate)
+        if language:
+            return language
+    for code in (region, (region or "").partition("-")[0]):
+        if code in REGION_LANGUAGES:
+            return REGION_LANGUAGES[code]
+    return default
+
+
+def region_chain(region):
+    """US-CA → [US-CA, US, None]; None → [None]."""
+    code = normalise_code(region) if region else None
+    if not code:
+        return [None]
+    country = code.partition("-")[0]
+    return [code, country, None] if country != code else [code, None]
+
+
+def _hash(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _seconds(path):
+    try:
+        with wave.open(path) as audio:
+            return audio.getnframes() / audio.getframerate()
+    except (OSError, wave.Error, EOFError, ZeroDivisionError):
+        raise PromptMissing(f"{path} is not a readable WAV file; re-import the prompt")
+
+
+def _read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def resolve(config, name, language, region=None):
+    """The prompt to play. Raises PromptMissing when the tree is visible and has no file."""
+    if name not in NAMES or not valid_language(language):
+        raise PromptMissing(f"invalid prompt name or language: {name!r}, {language!r}")
+    base = config.prompts.directory.rstrip("/")
+    if not os.path.isdir(local_path(config, base)):
+        # Asterisk's files are out of our sight: play the language default, unhashed.
+        return Prompt(name, language, None, f"{base}/{language}/{name}", None, None)
+    for folder in region_chain(region):
+        relative = f"{language}/{folder}/{name}" if folder else f"{language}/{name}"
+        stem = f"{base}/{relative}"
+        local = local_path(config, stem)
+        if os.path.isfile(local + ".wav"):
+            return Prompt(name, language, folder, stem, _hash(local + ".wav"),
+                          _read_text(local + ".txt"), _seconds(local + ".wav"))
+    raise PromptMissing(f"no '{name}' prompt for language {language} under {base}; "
+                        "run 'make prompts' or import one")

@@ -1,0 +1,164 @@
+"""Test doubles shipped with the package (as panoramisk ships its own): a scripted channel
+for the flow, and `AsteriskPeer`, which plays Asterisk's side of a FastAGI session over a real
+socket (environment block, one reply per command, keys pressed on cue). The benchmark's load
+generator uses the peer too.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+
+from .agiproto import Hangup
+
+
+def split_command(line):
+    """Split an AGI command line the way res_agi.c's parse_args does (quotes, backslashes)."""
+    words, current, quoted, escaped, started = [], [], False, False, False
+    for char in line.rstrip("\n"):
+        if escaped:
+            current.append(char)
+            escaped, started = False, True
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted, started = not quoted, True
+        elif char in " \t" and not quoted:
+            if started:
+                words.append("".join(current))
+            current, started = [], False
+        else:
+            current.append(char)
+            started = True
+    if started:
+        words.append("".join(current))
+    return words
+
+
+@dataclass
+class Script:
+    """What the simulated caller does: keys to press, one per prompt or wait, in order.
+
+    A key of None means "press nothing"; "hangup" hangs up at that point.
+    """
+
+    keys: list = field(default_factory=list)
+    variables: dict = field(default_factory=dict)
+    commands: list = field(default_factory=list)
+    mixmonitor: list = field(default_factory=list)
+
+    def next_key(self):
+        return self.keys.pop(0) if self.keys else None
+
+
+def asterisk_reply(words, script):
+    """Asterisk's reply to one command (as res_agi.c would send it)."""
+    name = " ".join(words[:2]).upper()
+    if name.startswith("ANSWER"):
+        return "200 result=0"
+    if name in ("STREAM FILE", "WAIT FOR"):
+        key = script.next_key()
+        if key == "hangup":
+            return "200 result=-1 endpos=0"
+        if name == "STREAM FILE":
+            return f"200 result={ord(key) if key else 0} endpos={800 if key else 16000}"
+        return f"200 result={ord(key) if key else 0}"
+    if name == "SET VARIABLE":
+        script.variables[words[2]] = words[3]
+        return "200 result=1"
+    if name == "GET VARIABLE":
+        value = script.variables.get(words[2])
+        return f"200 result=1 ({value})" if value is not None else "200 result=0"
+    if name.startswith("EXEC"):
+        if words[1].lower() == "mixmonitor":
+            script.mixmonitor.append(words[2])
+        return "200 result=0"
+    return "200 result=1"
+
+
+class AsteriskPeer:
+    """Connects to a FastAGI server as Asterisk would and answers each command."""
+
+    def __init__(self, host, port, script=None, env=None, script_name="consent"):
+        self.host, self.port = host, port
+        self.script = script or Script()
+        self.env = {"agi_network": "yes", "agi_network_script": script_name,
+                    "agi_request": f"agi://{host}:{port}/{script_name}",
+                    "agi_channel": "PJSIP/test-00000001", "agi_language": "en",
+                    "agi_type": "PJSIP", "agi_uniqueid": "1700000000.1",
+                    "agi_callerid": "+12125550123", "agi_dnid": "5551000", **(env or {})}
+
+    async def call(self, args=(), replies=None):
+        """Run one session; `replies(words, script)` may override replies (return None to
+        use Asterisk's normal one). Returns the script with everything that was sent."""
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        env = dict(self.env)
+        for n, arg in enumerate(args, 1):
+            env[f"agi_arg_{n}"] = arg
+        writer.write("".join(f"{k}: {v}\n" for k, v in env.items()).encode() + b"\n")
+        await writer.drain()
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                words = split_command(line.decode())
+                self.script.commands.append(words)
+                reply = (replies(words, self.script) if replies else None)
+                if reply is None:
+                    reply = asterisk_reply(words, self.script)
+                if reply == "close":
+                    break
+                writer.write(reply.encode() + b"\n")
+                await writer.drain()
+        finally:
+            writer.close()
+        return self.script
+
+
+class FakeChannel:
+    """The channel interface with a scripted caller, recording every call made on it."""
+
+    def __init__(self, keys=(), env=None, fail_on=None):
+        self.script = Script(keys=list(keys))
+        self.env = {"agi_channel": "PJSIP/fake-1", "agi_callerid": "+12125550123",
+                    "agi_language": "en", **(env or {})}
+        self.fail_on = fail_on or {}  # method name → exception to raise
+        self.calls = []
+
+    async def _step(self, method, *args):
+        self.calls.append((method, *args))
+        if method in self.fail_on:
+            raise self.fail_on[method]
+
+    async def answer(self):
+        await self._step("answer")
+
+    async def play(self, path, escape_digits="", duration=60.0):
+        await self._step("play", path, escape_digits)
+        key = self.script.next_key()
+        if key == "hangup":
+            raise Hangup("caller hung up")
+        return key if key and key in escape_digits else None
+
+    async def wait_digit(self, seconds):
+        await self._step("wait_digit", seconds)
+        key = self.script.next_key()
+        if key == "hangup":
+            raise Hangup("caller hung up")
+        return key
+
+    async def set_variable(self, name, value):
+        await self._step("set_variable", name, value)
+        self.script.variables[name] = value
+
+    async def get_variable(self, name):
+        await self._step("get_variable", name)
+        return self.script.variables.get(name)
+
+    async def exec(self, application, options=""):
+        await self._step("exec", application, options)
+        if application == "MixMonitor":
+            self.script.mixmonitor.append(options)
+
+    @property
+    def variables(self):
+        return self.script.variables

@@ -1,0 +1,17 @@
+"""Every name the dialplan contract relies on, in one place (asterisk-conf/ is tested on it)."""
+
+RESULT = "CONSENT_RESULT"
+MODE = "CONSENT_MODE"
+JURISDICTION = "CONSENT_JURISDICTION"
+ID = "CONSENT_ID"
+RECORDING = "CONSENT_RECORDING"
+ALL = (RESULT, MODE, JURISDICTION, ID, RECORDING)
+
+GRANTED, DECLINED, NO_ANSWER = "granted", "declined", "no-answer"
+NOTIFIED, OPTED_OUT, HANGUP, ERROR = "notified", "opted-out", "hangup", "error"
+RESULTS = (GRANTED, DECLINED, NO_ANSWER, NOTIFIED, OPTED_OUT, HANGUP, ERROR)
+RECORDS = (GRANTED, NOTIFIED)  # the only results that ever start MixMonitor
+
+ROUTE = "consent"  # agi://host:port/consent
+ARGUMENTS = ("region", "direction", "number", "lang")
+DIRECTIONS = ("inbound", "outbound")

@@ -1,0 +1,187 @@
+"""The FastAGI server against a fake Asterisk over real sockets: every defect it must survive."""
+
+import asyncio
+import time
+
+import pytest
+
+from agi_consent import variables as v
+from agi_consent.agiproto import command
+from agi_consent.engine import Engine
+from agi_consent.fastagi import FastAgiServer
+from agi_consent.flow import Services
+from agi_consent.ledger import ThreadedLedger
+from agi_consent.testing import AsteriskPeer, Script, split_command
+
+CA = "+14155550123"
+
+
+@pytest.fixture
+async def server(make_config):
+    config = make_config()
+    ledger = ThreadedLedger(config.database)
+    instance = FastAgiServer(Services(config, Engine(config), ledger, "fastagi"), config.server)
+    host, port = await instance.start()
+    instance.address = (host, port)
+    instance.config = config
+    yield instance
+    await instance.shutdown(grace=1)
+    ledger.close()
+
+
+def peer(server, keys=(), **env):
+    return AsteriskPeer(*server.address, Script(keys=list(keys)),
+                        env={"agi_callerid": CA, **env})
+
+
+async def test_granted_call_over_the_socket(server, db_rows):
+    script = await peer(server, ["1"]).call(["region=US-NY"])
+    assert script.variables[v.RESULT] == "granted"
+    assert script.variables[v.JURISDICTION] == "US-CA"
+    assert script.mixmonitor and script.mixmonitor[0] == script.variables[v.RECORDING]
+    call, events = db_rows(server.config, script.variables[v.ID])
+    assert call["result"] == "granted" and call["transport"] == "fastagi"
+
+
+async def test_route_query_string_is_ignored(server):
+    script = await AsteriskPeer(*server.address, Script(keys=["2"]), env={"agi_callerid": CA},
+                                script_name="consent?trunk=x").call(["region=US-NY"])
+    assert script.variables[v.RESULT] == "declined" and not script.mixmonitor
+
+
+async def test_unknown_route_answers_error(server):
+    script = await AsteriskPeer(*server.address, script_name="other").call()
+    assert script.variables == {v.RESULT: "error"}
+
+
+async def test_client_closing_before_env_does_not_stall_others(server):
+    for _ in range(20):  # health checks / port scans
+        reader, writer = await asyncio.open_connection(*server.address)
+        writer.close()
+    _, writer = await asyncio.open_connection(*server.address)
+    writer.write(b"agi_network: yes\n")  # half an environment, then silence
+    started = time.monotonic()
+    script = await asyncio.wait_for(peer(server, ["1"]).call(["region=US-NY"]), 5)
+    assert script.variables[v.RESULT] == "granted" and time.monotonic() - started < 2
+    writer.close()
+
+
+async def test_unsolicited_hangup_line_does_not_shift_replies(server):
+    def replies(words, script):
+        if words[:2] == ["STREAM", "FILE"] and "consent-request" in words[2]:
+            return "HANGUP\n200 result=-1 endpos=1200"
+        return None
+    script = await peer(server).call(["region=US-NY"], replies)
+    assert script.variables[v.RESULT] == "hangup" and not script.mixmonitor
+
+
+async def test_hangup_line_before_a_normal_reply(server):
+    def replies(words, script):
+        if words[0] == "ANSWER":
+            return "HANGUP\n200 result=0"
+        return None
+    script = await peer(server, ["1"]).call(["region=US-NY"], replies)
+    assert script.variables[v.RESULT] == "granted"  # every later reply matched its command
+
+
+async def test_multiline_520_keeps_the_conversation_in_step(server):
+    def replies(words, script):
+        if words[0] == "ANSWER":
+            return ("520-Invalid command syntax.  Proper usage follows:\n"
+                    "Usage: ANSWER\n Answers channel if not already in answer state.\n"
+                    "520 End of proper usage.")
+        return None
+    script = await peer(server, ["1"]).call(["region=US-NY"], replies)
+    assert script.variables[v.RESULT] == "error" and not script.mixmonitor
+    assert script.variables[v.RECORDING] == ""
+
+
+@pytest.mark.parametrize("reply,result", [("510 Invalid or unknown command", "error"),
+                                          ("511 Command Not Permitted on a dead channel",
+                                           "hangup")])
+async def test_510_and_511(server, reply, result):
+    script = await peer(server, ["1"]).call(
+        ["region=US-NY"], lambda words, s: reply if words[0] == "ANSWER" else None)
+    assert script.variables[v.RESULT] == result and not script.mixmonitor
+
+
+async def test_mixmonitor_error_reply_fails_closed(server):
+    script = await peer(server, ["1"]).call(
+        ["region=US-NY"], lambda w, s: "200 result=-2" if w[:2] == ["EXEC", "MixMonitor"]
+        else None)
+    assert script.variables[v.RESULT] == "error" and script.variables[v.RECORDING] == ""
+
+
+async def test_eof_mid_command(server, db_rows):
+    script = await peer(server).call(
+        ["region=US-NY"], lambda w, s: "close" if w[:2] == ["STREAM", "FILE"] else None)
+    assert not script.mixmonitor
+    await asyncio.sleep(0.2)
+    calls = db_rows(server.config)
+    assert calls[0]["result"] == "hangup"
+
+
+async def test_command_that_never_returns_times_out(server, db_rows):
+    reader_peer = peer(server, ["1"])
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection(*server.address)
+    env = {**reader_peer.env, "agi_arg_1": "region=US-NY"}
+    writer.write("".join(f"{k}: {val}\n" for k, val in env.items()).encode() + b"\n")
+    seen = []
+    while True:
+        line = await asyncio.wait_for(reader.readline(), 10)
+        if not line:
+            break
+        words = split_command(line.decode())
+        seen.append(words)
+        if words[:2] == ["STREAM", "FILE"]:
+            continue  # Asterisk never answers this one
+        writer.write(b"200 result=0\n")
+    writer.close()
+    assert time.monotonic() - started < 8  # 2 s command timeout + the prompt's 0.5 s
+    assert not any(w[:2] == ["EXEC", "MixMonitor"] for w in seen)
+    await asyncio.sleep(0.2)
+    assert db_rows(server.config)[0]["result"] == "error"
+    assert "no reply to STREAM" in db_rows(server.config)[0]["error"]
+
+
+async def test_500_concurrent_calls(server, db_rows):
+    keys = ["1", "2", None]
+    peers = [peer(server, [keys[n % 3]] if keys[n % 3] else [], agi_uniqueid=str(n))
+             for n in range(500)]
+    scripts = await asyncio.gather(*(p.call(["region=US-NY"]) for p in peers))
+    results = [s.variables[v.RESULT] for s in scripts]
+    assert results.count("granted") == 167 and results.count("declined") == 167
+    assert results.count("no-answer") == 166
+    assert all(bool(s.mixmonitor) == (s.variables[v.RESULT] == "granted") for s in scripts)
+    assert len(db_rows(server.config)) == 500
+
+
+async def test_shutdown_fails_in_flight_calls_closed(server, db_rows):
+    blocked = asyncio.Event()
+
+    async def stuck_call():
+        reader, writer = await asyncio.open_connection(*server.address)
+        env = {**peer(server).env, "agi_arg_1": "region=US-NY"}
+        writer.write("".join(f"{k}: {val}\n" for k, val in env.items()).encode() + b"\n")
+        while line := await reader.readline():
+            if line.startswith(b"STREAM FILE"):
+                blocked.set()
+                continue
+            writer.write(b"200 result=0\n")
+        writer.close()
+
+    task = asyncio.create_task(stuck_call())
+    await asyncio.wait_for(blocked.wait(), 5)
+    await server.shutdown(grace=0.1)
+    await asyncio.wait_for(task, 5)
+    row = db_rows(server.config)[0]
+    assert row["result"] == "error" and "shutting down" in row["error"]
+    assert not row["recording"]
+
+
+def test_quote_round_trips_through_asterisk_parser():
+    for value in ['plain', 'with space', 'quote " inside', 'back\\slash', 'both \\" x',
+                  'new\nline', '', 'ünïcode ☎', '$(EVAL)', "trailing\\"]:
+        words = split_command(command("SET VARIABLE", "NAME", value))
+        assert words == ["SET", "VARIABLE", "NAME", value.replace("\n", "")]

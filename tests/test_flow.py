@@ -1,0 +1,184 @@
+"""The consent flow against the fake channel: every outcome, the MixMonitor rule, the log."""
+
+import json
+
+import pytest
+
+from agi_consent import variables as v
+from agi_consent.agiproto import AgiError
+from agi_consent.engine import Engine
+from agi_consent.flow import Services, run_guarded
+from agi_consent.ledger import Ledger
+from agi_consent.testing import FakeChannel
+
+CA, NY, TX = "+14155550123", "+12125550123", "+12145550123"
+
+
+@pytest.fixture
+def services(make_config):
+    def build(**overrides):
+        config = make_config(**overrides)
+        return Services(config, Engine(config), Ledger(config.database), "test")
+    return build
+
+
+async def run(services, keys=(), args=("region=US-NY",), caller=CA, call_id="call-1", **env):
+    channel = FakeChannel(keys, env={"agi_callerid": caller, "agi_uniqueid": "u1", **env})
+    for n, arg in enumerate(args, 1):
+        channel.env[f"agi_arg_{n}"] = arg
+    result = await run_guarded(channel, services, call_id=call_id)
+    return result, channel
+
+
+def played(channel):
+    return [c[1].rsplit("/", 1)[-1] for c in channel.calls if c[0] == "play"]
+
+
+async def test_ca_caller_presses_1_is_granted_and_recorded(services, db_rows):
+    svc = services()
+    result, channel = await run(svc, keys=["1"])
+    assert result == v.GRANTED
+    assert channel.variables[v.RESULT] == "granted"
+    assert channel.variables[v.MODE] == "all-party"
+    assert channel.variables[v.JURISDICTION] == "US-CA"
+    assert channel.variables[v.ID] == "call-1"
+    assert channel.variables[v.RECORDING].endswith("/call-1.wav")
+    assert channel.script.mixmonitor == [channel.variables[v.RECORDING]]
+    assert played(channel) == ["consent-request", "consent-confirmed"]
+    call, events = db_rows(svc.config, "call-1")
+    assert call["result"] == "granted" and call["governing"] == "US-CA"
+    assert call["recording"] == channel.variables[v.RECORDING]
+    kinds = [e["kind"] for e in events]
+    assert kinds == ["call-start", "decision", "prompt", "input", "consent-result",
+                     "recording-started", "variables-set", "prompt"]
+    assert kinds.index("consent-result") < kinds.index("recording-started")
+    prompt = json.loads(events[2]["detail"])
+    assert prompt["name"] == "consent-request" and len(prompt["sha256"]) == 64
+    assert prompt["text"] == "en consent-request"
+
+
+async def test_mixmonitor_runs_after_the_answer(services):
+    _, channel = await run(services(), keys=["1"])
+    order = [c[0] for c in channel.calls]
+    assert order.index("exec") > order.index("play")
+
+
+@pytest.mark.parametrize("keys,result", [(["2"], v.DECLINED), ([None, "2"], v.DECLINED),
+                                         ([None, None, None, "1"], v.GRANTED),
+                                         ([], v.NO_ANSWER), (["7", "8", None, "5"], v.NO_ANSWER)])
+async def test_all_party_outcomes(services, keys, result):
+    outcome, channel = await run(services(), keys=keys)
+    assert outcome == result == channel.variables[v.RESULT]
+    recorded = result == v.GRANTED
+    assert bool(channel.script.mixmonitor) == recorded
+    assert bool(channel.variables[v.RECORDING]) == recorded
+
+
+async def test_retries_play_sorry_then_give_up(services):
+    _, channel = await run(services(), keys=[])
+    assert played(channel) == ["consent-request", "sorry", "consent-request", "declined"]
+
+
+async def test_attempts_are_configurable(services):
+    _, channel = await run(services(flow={"attempts": 3}), keys=[])
+    assert played(channel).count("consent-request") == 3
+
+
+async def test_one_party_notice_records(services):
+    result, channel = await run(services(), caller=TX, args=("region=US-TX",))
+    assert result == v.NOTIFIED and channel.variables[v.MODE] == "one-party"
+    assert channel.variables[v.JURISDICTION] == "US-TX"
+    assert played(channel) == ["notice"] and channel.script.mixmonitor
+
+
+async def test_one_party_opt_out(services):
+    svc = services(flow={"opt_out_key": "9"})
+    result, channel = await run(svc, keys=["9"], caller=TX, args=("region=US-TX",))
+    assert result == v.OPTED_OUT and not channel.script.mixmonitor
+    assert played(channel) == ["notice-opt-out", "declined"]
+
+
+async def test_anonymous_caller_is_all_party(services):
+    result, channel = await run(services(), keys=["1"], caller="anonymous",
+                                args=("region=US-TX",))
+    assert channel.variables[v.MODE] == "all-party"
+    assert channel.variables[v.JURISDICTION] == "unknown" and result == v.GRANTED
+
+
+async def test_hangup_during_prompt_never_records(services, db_rows):
+    svc = services()
+    result, channel = await run(svc, keys=["hangup"])
+    assert result == v.HANGUP and not channel.script.mixmonitor
+    call, events = db_rows(svc.config, "call-1")
+    assert call["result"] == "hangup" and events[-1]["kind"] == "hangup"
+
+
+@pytest.mark.parametrize("method", ["answer", "play", "wait_digit", "exec", "set_variable"])
+async def test_any_channel_fault_fails_closed(services, db_rows, method):
+    svc = services()
+    channel = FakeChannel([None, "1"], env={"agi_callerid": CA, "agi_arg_1": "region=US-NY"},
+                          fail_on={method: AgiError("Asterisk said no")})
+    result = await run_guarded(channel, svc, call_id="call-1")
+    assert result == v.ERROR
+    call, _ = db_rows(svc.config, "call-1")
+    assert call["result"] == "error" and "Asterisk said no" in call["error"]
+    if method != "set_variable":
+        assert channel.variables[v.RESULT] == "error"
+    assert not channel.variables.get(v.RECORDING)
+    stopped = [c for c in channel.calls if c[:2] == ("exec", "StopMixMonitor")]
+    # MixMonitor ran only after the "1", and a fault after it stops the recording
+    assert len(channel.script.mixmonitor) == len(stopped) == (method == "set_variable")
+
+
+async def test_missing_prompt_fails_closed(services, prompt_dir):
+    (prompt_dir / "en" / "consent-request.wav").unlink()
+    result, channel = await run(services(), keys=["1"])
+    assert result == v.ERROR and not channel.script.mixmonitor
+    assert channel.variables[v.RESULT] == "error"
+
+
+async def test_broken_prompt_file_fails_closed(services, prompt_dir):
+    (prompt_dir / "en" / "consent-request.wav").write_bytes(b"not audio")
+    result, channel = await run(services(), keys=["1"])
+    assert result == v.ERROR and not channel.script.mixmonitor
+
+
+async def test_bad_arguments_fail_closed(services):
+    svc = services()
+    for n, args in enumerate((("direction=sideways",), ("colour=red",), ("region=Atlantis",))):
+        result, channel = await run(svc, keys=["1"], args=args, call_id=f"bad-{n}")
+        assert result == v.ERROR and channel.variables[v.RESULT] == "error"
+        assert not channel.script.mixmonitor
+
+
+async def test_unwritable_log_fails_closed(services, tmp_path):
+    svc = services()
+    svc.ledger.connection.execute("DROP TABLE events")
+    result, channel = await run(svc, keys=["1"])
+    assert result == v.ERROR and not channel.script.mixmonitor
+    assert channel.variables[v.RESULT] == "error"
+
+
+async def test_outbound_uses_number_argument(services):
+    result, channel = await run(services(), keys=["1"], caller=NY,
+                                args=("direction=outbound", f"number={CA}", "region=US-NY"))
+    assert channel.variables[v.JURISDICTION] == "US-CA" and result == v.GRANTED
+
+
+async def test_outbound_without_number_is_unknown(services):
+    _, channel = await run(services(), keys=["1"], caller=NY,
+                           args=("direction=outbound", "region=US-NY"))
+    assert channel.variables[v.JURISDICTION] == "unknown"
+
+
+async def test_language_from_argument_and_channel(services):
+    _, channel = await run(services(), keys=["1"], args=("region=US-NY", "lang=fr"))
+    assert "/fr/" in [c for c in channel.calls if c[0] == "play"][0][1]
+    _, channel = await run(services(), keys=["1"], agi_language="fr", call_id="call-2")
+    assert "/fr/" in [c for c in channel.calls if c[0] == "play"][0][1]
+
+
+async def test_trunk_map_supplies_region(services):
+    svc = services(default_region="", trunks={"PJSIP/carrier-tx": "US-TX"})
+    result, channel = await run(svc, args=(), caller=TX, agi_channel="PJSIP/carrier-tx-0001")
+    assert channel.variables[v.MODE] == "one-party" and result == v.NOTIFIED
