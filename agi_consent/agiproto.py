@@ -92,7 +92,8 @@ def parse_args(values):
         if not sep or key not in ARGUMENTS:
             raise BadArguments(f"AGI argument '{value}' is not one of "
                                f"{', '.join(a + '=' for a in ARGUMENTS)}")
-        parsed[key] = item.strip()
+        if item.strip():  # an empty value (a Gosub argument left out) means "use the default"
+            parsed[key] = item.strip()
     direction = parsed.get("direction") or "inbound"
     if direction not in DIRECTIONS:
         raise BadArguments(f"direction must be inbound or outbound, not '{direction}'")

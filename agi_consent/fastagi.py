@@ -126,6 +126,8 @@ class FastAgiServer:
                     await channel.set_variable(v.RESULT, v.ERROR)
                 return
             await run_guarded(channel, self.services)
+        except asyncio.CancelledError:
+            pass  # shutdown: the flow already failed this call closed
         finally:
             await connection.close()
             self.active.discard(task)

@@ -175,7 +175,7 @@ async def run_guarded(channel, services, call_id=None):
         await _best_effort(set_contract_variables(channel, state, v.HANGUP))
         return v.HANGUP
     except (Exception, asyncio.CancelledError) as error:
-        log.error("call %s failed closed: %s", state.call_id, error)
+        log.error("call %s failed closed: %s", state.call_id, describe(error))
         if state.recording:  # a step after MixMonitor failed: stop rather than guess
             await _best_effort(channel.exec("StopMixMonitor"))
             state.recording = ""

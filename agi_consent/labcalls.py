@@ -1,0 +1,163 @@
+"""Calls through the lab: AMI `Originate` of Local channels with a scripted caller side.
+
+`Local/s@lab-pbx` runs the call centre's dialplan (the shipped consent gate); the other half
+goes to `lab-caller`, where the "caller" presses keys, listens or hangs up. Outcomes come back
+as UserEvents. Used by the integration tests and by `make demo`.
+"""
+
+import asyncio
+import json
+import subprocess
+import uuid
+from dataclasses import dataclass
+
+from panoramisk import Manager
+
+from . import lab
+
+
+@dataclass
+class Outcome:
+    tag: str
+    gate: dict  # the LabGate event: the contract variables as the dialplan saw them
+    done: bool  # the call-centre side reached its hangup handler
+
+    def __getitem__(self, key):
+        return self.gate.get(key, "")
+
+
+class LabAmi:
+    """A panoramisk AMI session with the timeouts and login wait panoramisk lacks."""
+
+    def __init__(self, secret, port=lab.AMI_PORT):
+        self.secret, self.port = secret, port
+        self.waiters = {}
+        self.manager = None
+
+    async def __aenter__(self):
+        loop = asyncio.get_running_loop()
+        logged_in = loop.create_future()
+
+        def on_login(manager):
+            if not logged_in.done():
+                logged_in.set_result(True)
+
+        self.manager = Manager(host="127.0.0.1", port=self.port, username="lab",
+                               secret=self.secret, loop=loop, ping_delay=3600,
+                               on_login=on_login)
+        self.manager.register_event("UserEvent", self._on_user_event)
+        self.manager.connect()
+        await asyncio.wait_for(logged_in, 20)  # connect() returns before login
+        return self
+
+    async def __aexit__(self, *exc):
+        self.manager.close()
+
+    def _on_user_event(self, manager, event):
+        waiter = self.waiters.get(event.get("Tag", ""))
+        if not waiter:
+            return
+        name = event.get("UserEvent")
+        future = waiter["gate"] if name == "LabGate" else waiter["done"]
+        if not future.done():
+            future.set_result(dict(event))
+
+    async def call(self, caller, behaviour, region="", direction="", number="", lang="",
+                   agi="", delay=2, timeout=150):
+        """Place one call and wait for the gate's outcome and the call's end."""
+        loop = asyncio.get_running_loop()
+        tag = uuid.uuid4().hex[:12]
+        self.waiters[tag] = {"gate": loop.create_future(), "done": loop.create_future()}
+        variables = {"LAB_TAG": tag, "LAB_REGION": region, "LAB_DIRECTION": direction,
+                     "LAB_NUMBER": number, "LAB_LANG": lang, "LAB_DELAY": delay}
+        if agi:
+            variables["CONSENT_AGI"] = agi
+        response = await asyncio.wait_for(self.manager.send_action({
+            "Action": "Originate", "Channel": "Local/s@lab-pbx", "Context": "lab-caller",
+            "Exten": behaviour, "Priority": 1, "CallerID": f"Lab <{caller}>",
+            "Variable": [f"{k}={v}" for k, v in variables.items()], "Async": "true",
+            "Timeout": 30000}), 10)
+        first = response[0] if isinstance(response, list) else response
+        if not first.success:
+            raise lab.LabError(f"Originate failed: {dict(first)}")
+        waiter = self.waiters[tag]
+        gate = await asyncio.wait_for(waiter["gate"], timeout)
+        try:
+            await asyncio.wait_for(waiter["done"], timeout)
+            done = True
+        except TimeoutError:
+            done = False
+        return Outcome(tag, gate, done)
+
+
+def audio_seconds(path):
+    """Length and peak level of a recording, via sox (evidence that it holds the call)."""
+    result = subprocess.run(["sox", str(path), "-n", "stat"], capture_output=True, text=True)
+    stats = {}
+    for line in result.stderr.splitlines():
+        key, _, value = line.partition(":")
+        stats[key.strip()] = value.strip()
+    return float(stats.get("Length (seconds)", 0) or 0), float(
+        stats.get("Maximum amplitude", 0) or 0)
+
+
+DEMO_CALLS = [
+    ("A Californian calls a New York call centre and presses 1", "+14155550123", "accept",
+     "US-NY"),
+    ("A Floridian calls the same centre and presses 2", "+13055550123", "decline", "US-NY"),
+    ("A Texan calls a Texas call centre (notice only)", "+12145550123", "listen", "US-TX"),
+    ("A withheld number calls the Texas centre and presses 1", "anonymous", "accept", "US-TX"),
+]
+
+
+def start_and_report():
+    _, secret = lab.start_asterisk()
+    lab.start_server()
+    (lab.LAB / "ami.secret").write_text(secret)
+    (lab.LAB / "ami.secret").chmod(0o600)
+    print(f"lab running: AMI 127.0.0.1:{lab.AMI_PORT} (user lab, secret in "
+          f"{lab.LAB}/ami.secret), FastAGI 127.0.0.1:{lab.AGI_PORT}; 'make lab-stop' stops it")
+
+
+def demo():
+    """Set up, place the sample calls, show what each caller heard and answered, stop."""
+    _, secret = lab.start_asterisk()
+    try:
+        lab.start_server()
+        outcomes = asyncio.run(_demo_calls(secret))
+        _report(outcomes)
+    finally:
+        lab.stop()
+
+
+async def _demo_calls(secret):
+    async with LabAmi(secret) as ami:
+        calls = [ami.call(number, behaviour, region) for _, number, behaviour, region
+                 in DEMO_CALLS]
+        return await asyncio.gather(*calls)
+
+
+def _report(outcomes):
+    from . import config as config_module
+    from . import store
+
+    config = config_module.load(str(lab.LAB / "server.toml"))
+    db = store.open_db(config.database)
+    for (title, number, _, region), outcome in zip(DEMO_CALLS, outcomes, strict=True):
+        print(f"\n=== {title}\n    caller {number}, trunk {region}")
+        print(f"    decision: {outcome['Mode']} (governing {outcome['Jurisdiction']}) -> "
+              f"CONSENT_RESULT={outcome['Result']}")
+        for event in store.call_events(db, outcome["Id"]):
+            detail = json.loads(event["detail"])
+            if event["kind"] == "prompt":
+                print(f"    heard  [{detail['language']}] {detail['name']}: \"{detail['text']}\"")
+            elif event["kind"] == "input" and detail.get("key"):
+                print(f"    answered: pressed {detail['key']}")
+        recording = outcome["Recording"]
+        if recording:
+            seconds, peak = audio_seconds(config_module.local_path(config, recording))
+            print(f"    recorded: {recording} ({seconds:.1f} s of audio, peak {peak:.2f})")
+        else:
+            print("    recorded: nothing")
+    print(f"\nconsent log: {config.database}  (agi-consent --config {lab.LAB}/server.toml "
+          "calls list)")
