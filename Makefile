@@ -31,7 +31,7 @@ nanp-table: venv  ## Regenerate the +1 area-code table from the installed phonen
 lab-image: venv  ## Build (or reuse) the Asterisk 22 chroot under .lab/
 	$(BIN)/python -m agi_consent.lab build
 
-test: venv  ## The whole suite
+test: venv prompts lab-image  ## The whole suite, real Asterisk included
 	$(BIN)/python -m pytest
 
 lint: venv

@@ -138,11 +138,16 @@ CONSENT_AGI=agi://127.0.0.1:{agi_port}/consent
 
 ; The call centre: runs the shipped gate, then an "agent" talks, then hangs up.
 [lab-pbx]
-exten => s,1,Gosub(consent-gate,s,1(${{LAB_REGION}},${{LAB_DIRECTION}},${{LAB_NUMBER}},${{LAB_LANG}}))
+exten => s,1,Set(CHANNEL(hangup_handler_push)=lab-done,s,1)
+ same => n,Gosub(consent-gate,s,1(${{LAB_REGION}},${{LAB_DIRECTION}},${{LAB_NUMBER}},${{LAB_LANG}}))
  same => n,UserEvent(LabGate,Tag: ${{LAB_TAG}},Result: ${{CONSENT_RESULT}},Mode: ${{CONSENT_MODE}},Jurisdiction: ${{CONSENT_JURISDICTION}},Id: ${{CONSENT_ID}},Recording: ${{CONSENT_RECORDING}},AgiStatus: ${{AGISTATUS}})
  same => n,Playback(tt-weasels)
  same => n,Hangup()
-exten => h,1,UserEvent(LabDone,Tag: ${{LAB_TAG}})
+
+; Runs on hangup wherever the channel is (a caller may hang up inside the gate).
+[lab-done]
+exten => s,1,UserEvent(LabDone,Tag: ${{LAB_TAG}},Result: ${{CONSENT_RESULT}},Id: ${{CONSENT_ID}})
+ same => n,Return()
 
 ; The caller: what a person on the line does once the call centre answers.
 [lab-caller]
@@ -261,12 +266,16 @@ def _wait_port(port, process, what, seconds=30):
     raise LabError(f"{what} did not listen on 127.0.0.1:{port} within {seconds} s.")
 
 
+_children = {}  # processes this Python started, reaped by stop()
+
+
 def _spawn(command, name, **options):
     LAB.mkdir(parents=True, exist_ok=True)
     with open(LAB / f"{name}.out", "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True, **options)
     (LAB / f"{name}.pid").write_text(str(process.pid))
+    _children[name] = process
     return process
 
 
@@ -313,9 +322,15 @@ def _stop_pid(name, seconds=10):
     except (ProcessLookupError, ValueError):
         pass
     pid_file.unlink(missing_ok=True)
+    child = _children.pop(name, None)
+    if child:
+        child.wait()
 
 
 def _reaped(pid):
+    for child in _children.values():
+        if child.pid == pid:
+            return child.poll() is not None
     try:
         return os.waitpid(pid, os.WNOHANG)[0] == pid
     except ChildProcessError:

@@ -19,11 +19,16 @@ from . import lab
 @dataclass
 class Outcome:
     tag: str
-    gate: dict  # the LabGate event: the contract variables as the dialplan saw them
-    done: bool  # the call-centre side reached its hangup handler
+    gate: dict  # LabGate: the contract variables as the dialplan saw them after the gate
+    done: dict  # LabDone: the call-centre side's hangup handler ran
 
     def __getitem__(self, key):
         return self.gate.get(key, "")
+
+    @property
+    def continued(self):
+        """The dialplan went on past the gate (a caller who hung up never gets there)."""
+        return bool(self.gate)
 
 
 class LabAmi:
@@ -81,12 +86,11 @@ class LabAmi:
         if not first.success:
             raise lab.LabError(f"Originate failed: {dict(first)}")
         waiter = self.waiters[tag]
-        gate = await asyncio.wait_for(waiter["gate"], timeout)
         try:
-            await asyncio.wait_for(waiter["done"], timeout)
-            done = True
-        except TimeoutError:
-            done = False
+            done = await asyncio.wait_for(waiter["done"], timeout)  # every call ends in h
+        finally:
+            del self.waiters[tag]
+        gate = waiter["gate"].result() if waiter["gate"].done() else {}
         return Outcome(tag, gate, done)
 
 

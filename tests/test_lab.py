@@ -1,0 +1,153 @@
+"""Real calls through a real Asterisk 22: the consent gate end to end, FastAGI and classic AGI.
+
+The lab is built and started by the fixture (root needed, as in CI); if it cannot start, these
+tests fail, never skip. All scenarios run concurrently, each checked on the channel variables
+the dialplan saw, the recording files, and the consent log.
+"""
+
+import asyncio
+
+import pytest
+
+from agi_consent import config as config_module
+from agi_consent import lab, store
+from agi_consent.labcalls import LabAmi, audio_seconds
+
+pytestmark = pytest.mark.lab
+
+CA, FL, TX = "+14155550123", "+13055550123", "+12145550123"
+DEAD = f"agi://127.0.0.1:{lab.DEAD_AGI_PORT}/consent"
+
+SCENARIOS = {  # name: (caller, behaviour, trunk region, AGI transport)
+    "accept": (CA, "accept", "US-NY", ""),
+    "decline": (CA, "decline", "US-NY", ""),
+    "silent": (CA, "silent", "US-NY", ""),
+    "notice": (TX, "listen", "US-TX", ""),
+    "anonymous": ("anonymous", "accept", "US-TX", ""),
+    "server-down": (CA, "accept", "US-NY", DEAD),
+    "hangup": (FL, "hangup", "US-NY", ""),
+    "classic-accept": (CA, "accept", "US-NY", lab.CLASSIC_AGI),
+    "classic-decline": (CA, "decline", "US-NY", lab.CLASSIC_AGI),
+    "classic-silent": (CA, "silent", "US-NY", lab.CLASSIC_AGI),
+    "classic-notice": (TX, "listen", "US-TX", lab.CLASSIC_AGI),
+    "classic-anonymous": ("anonymous", "accept", "US-TX", lab.CLASSIC_AGI),
+    "classic-hangup": (FL, "hangup", "US-NY", lab.CLASSIC_AGI),
+}
+
+
+@pytest.fixture(scope="module")
+def running_lab():
+    _, secret = lab.start_asterisk()  # raises LabError with a clear sentence if it cannot
+    try:
+        lab.start_server()
+        yield secret
+    finally:
+        lab.stop()
+
+
+@pytest.fixture(scope="module")
+def outcomes(running_lab):
+    async def place_all():
+        async with LabAmi(running_lab) as ami:
+            calls = [ami.call(caller, behaviour, region, agi=agi)
+                     for caller, behaviour, region, agi in SCENARIOS.values()]
+            return dict(zip(SCENARIOS, await asyncio.gather(*calls), strict=True))
+    return asyncio.run(place_all())
+
+
+@pytest.fixture(scope="module")
+def evidence():
+    config = config_module.load(str(lab.LAB / "server.toml"))
+    db = store.open_db(config.database)
+
+    def lookup(outcome):
+        uniqueid = outcome.done.get("Uniqueid")
+        rows = list(db.query("SELECT * FROM calls WHERE uniqueid = ?", [uniqueid]))
+        assert len(rows) == 1, f"one consent record for {uniqueid}"
+        call = rows[0]
+        events = [e["kind"] for e in store.call_events(db, call["id"])]
+        return call, events
+    lookup.config = config
+    return lookup
+
+
+def recordings_of(call_id):
+    return list(lab.inside(lab.RECORDINGS_IN).rglob(f"{call_id}.*"))
+
+
+def assert_recorded(outcome, call, evidence):
+    path = outcome["Recording"]
+    assert path and path == call["recording"]
+    local = config_module.local_path(evidence.config, path)
+    seconds, peak = audio_seconds(local)
+    assert seconds > 2 and peak > 0.1, "the recording holds the call's audio"
+    assert (lab.inside(path).stat().st_mode & 0o007) == 0, "not world-readable"
+
+
+def assert_not_recorded(outcome, call):
+    assert outcome["Recording"] == "" and not call["recording"]
+    assert recordings_of(call["id"]) == []
+
+
+@pytest.mark.parametrize("prefix", ["", "classic-"])
+def test_ca_caller_on_ny_trunk_presses_1(outcomes, evidence, prefix):
+    outcome = outcomes[prefix + "accept"]
+    call, events = evidence(outcome)
+    assert (outcome["Result"], outcome["Mode"], outcome["Jurisdiction"]) == (
+        "granted", "all-party", "US-CA")
+    assert outcome["Id"] == call["id"] and call["result"] == "granted"
+    assert call["transport"] == ("classic" if prefix else "fastagi")
+    assert events.index("consent-result") < events.index("recording-started")
+    assert_recorded(outcome, call, evidence)
+    assert outcome.continued
+
+
+@pytest.mark.parametrize("prefix", ["", "classic-"])
+def test_presses_2_is_declined_and_nothing_recorded(outcomes, evidence, prefix):
+    outcome = outcomes[prefix + "decline"]
+    call, events = evidence(outcome)
+    assert outcome["Result"] == "declined" == call["result"]
+    assert "recording-started" not in events
+    assert_not_recorded(outcome, call)
+
+
+@pytest.mark.parametrize("prefix", ["", "classic-"])
+def test_silence_is_no_answer_after_retries(outcomes, evidence, prefix):
+    outcome = outcomes[prefix + "silent"]
+    call, events = evidence(outcome)
+    assert outcome["Result"] == "no-answer" == call["result"]
+    assert events.count("prompt") == 4  # request, sorry, request, continuing without recording
+    assert_not_recorded(outcome, call)
+
+
+@pytest.mark.parametrize("prefix", ["", "classic-"])
+def test_tx_caller_on_tx_trunk_is_notified_and_recorded(outcomes, evidence, prefix):
+    outcome = outcomes[prefix + "notice"]
+    call, _ = evidence(outcome)
+    assert (outcome["Result"], outcome["Mode"], outcome["Jurisdiction"]) == (
+        "notified", "one-party", "US-TX")
+    assert_recorded(outcome, call, evidence)
+
+
+@pytest.mark.parametrize("prefix", ["", "classic-"])
+def test_anonymous_caller_is_all_party(outcomes, evidence, prefix):
+    outcome = outcomes[prefix + "anonymous"]
+    call, _ = evidence(outcome)
+    assert (outcome["Mode"], outcome["Jurisdiction"]) == ("all-party", "unknown")
+    assert call["caller_id"] == "anonymous" and outcome["Result"] == "granted"
+
+
+def test_server_down_is_error_and_the_dialplan_continues(outcomes):
+    outcome = outcomes["server-down"]
+    assert outcome["Result"] == "error" and outcome["AgiStatus"] != "SUCCESS"
+    assert outcome["Recording"] == ""
+    assert outcome.continued, "the call went on past the gate"
+
+
+@pytest.mark.parametrize("prefix", ["", "classic-"])
+def test_hangup_during_prompt_is_logged_and_not_recorded(outcomes, evidence, prefix):
+    outcome = outcomes[prefix + "hangup"]
+    call, events = evidence(outcome)
+    assert call["result"] == "hangup" and events[-1] == "hangup"
+    assert "recording-started" not in events
+    assert_not_recorded(outcome, call)
