@@ -68,7 +68,8 @@ class Connection:
             try:
                 self.writer.write(line.encode())
                 await self.writer.drain()
-                return await asyncio.wait_for(self._reply(), timeout)
+                async with asyncio.timeout(timeout):  # no extra task per command
+                    return await self._reply()
             except TimeoutError:
                 self.broken = f"no reply to {line.split(' ')[0]} within {timeout:.0f} s"
                 raise AgiError(self.broken)

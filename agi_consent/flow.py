@@ -49,15 +49,14 @@ def remote_number(args, env):
     return env.get("agi_callerid", "") if args["direction"] == "inbound" else ""
 
 
-async def start(channel, services, state):
-    """Log the call and decide; returns (args, decision, language)."""
+async def start(channel, services, state, call):
+    """Log the call and decide; returns (decision, language, trunk region)."""
     env, config = channel.env, services.config
-    call = CallLog(services.ledger, state.call_id)
-    await call.start(transport=services.transport, channel=env.get("agi_channel", ""),
+    call.start(transport=services.transport, channel=env.get("agi_channel", ""),
                      uniqueid=env.get("agi_uniqueid", ""),
                      caller_id=env.get("agi_callerid", ""))
     state.logged = True
-    await call.event("call-start", channel=env.get("agi_channel", ""),
+    call.event("call-start", channel=env.get("agi_channel", ""),
                      args=positional_args(env), language=env.get("agi_language", ""))
     args = parse_args(positional_args(env))
     number = remote_number(args, env)
@@ -69,23 +68,23 @@ async def start(channel, services, state):
                         if x.role == "remote" and x.code != UNKNOWN), None)
     language = choose_language(args.get("lang"), env.get("agi_language"),
                                remote_code or region, config.prompts.language)
-    await call.update(remote_number=number, remote_e164=remote.e164,
+    call.update(remote_number=number, remote_e164=remote.e164,
                       direction=args["direction"], trunk_region=region or "",
                       remote_jurisdictions=",".join(remote.subdivisions or
                                                     ([remote.country] if remote.country else [])),
                       mode=decision.mode, governing=decision.governing,
                       rules_version=decision.rules_version, language=language,
                       reasons=json.dumps(list(decision.reasons), ensure_ascii=False))
-    await call.event("decision", **decision.as_dict(), language=language)
-    return call, decision, language, region
+    call.event("decision", **decision.as_dict(), language=language)
+    return decision, language, region
 
 
 async def play(channel, call, config, name, language, region, keys=""):
     prompt = resolve(config, name, language, region)
-    await call.event("prompt", **prompt.evidence(), keys=keys)
+    call.event("prompt", **prompt.evidence(), keys=keys)
     digit = await channel.play(prompt.path, keys, prompt.seconds)
     if digit:
-        await call.event("input", key=digit, during="prompt")
+        call.event("input", key=digit, during="prompt")
     return digit
 
 
@@ -99,7 +98,7 @@ async def ask_consent(channel, call, config, language, region):
         digit = await play(channel, call, config, "consent-request", language, region, keys)
         if not digit:
             digit = await channel.wait_digit(flow.answer_timeout)
-            await call.event("input", key=digit, during="wait", attempt=attempt)
+            call.event("input", key=digit, during="wait", attempt=attempt)
         if digit == flow.accept_key:
             return v.GRANTED
         if digit == flow.decline_key:
@@ -114,7 +113,7 @@ async def give_notice(channel, call, config, language, region):
     digit = await play(channel, call, config, name, language, region, key)
     if key and not digit:
         digit = await channel.wait_digit(config.flow.answer_timeout)
-        await call.event("input", key=digit, during="wait")
+        call.event("input", key=digit, during="wait")
     return v.OPTED_OUT if key and digit == key else v.NOTIFIED
 
 
@@ -128,7 +127,7 @@ async def start_recording(channel, call, config, state):
     options = f"{path},{config.recording.options}" if config.recording.options else path
     await channel.exec("MixMonitor", options)
     state.recording = path
-    await call.event("recording-started", path=path, options=config.recording.options)
+    call.event("recording-started", path=path, options=config.recording.options)
     return path
 
 
@@ -140,27 +139,30 @@ async def set_contract_variables(channel, state, result):
     return values
 
 
-async def consent_flow(channel, services, state):
+async def consent_flow(channel, services, state, call):
     config = services.config
-    call, decision, language, region = await start(channel, services, state)
+    decision, language, region = await start(channel, services, state, call)
     prompt_region = decision.governing if decision.governing != UNKNOWN else region
     if config.flow.answer_channel:
         await channel.answer()
     ask = ask_consent if decision.mode == ALL_PARTY else give_notice
     result = await ask(channel, call, config, language, prompt_region)
-    await call.event("consent-result", result=result)  # committed before any recording
+    call.event("consent-result", result=result)
+    await call.commit()  # the evidence is durable before any recording starts
     if result in v.RECORDS:
         await start_recording(channel, call, config, state)
     values = await set_contract_variables(channel, state, result)
-    await call.event("variables-set", **values)
-    await call.update(result=result, recording=state.recording, ended_at=utc_now())
+    call.event("variables-set", **values)
+    call.update(result=result, recording=state.recording, ended_at=utc_now())
+    await call.commit()
     closing = {v.GRANTED: "consent-confirmed", v.DECLINED: "declined",
                v.NO_ANSWER: "declined", v.OPTED_OUT: "declined"}.get(result)
     if closing:
         try:
             await play(channel, call, config, closing, language, prompt_region)
         except Hangup:
-            await call.event("hangup", during="closing prompt")
+            call.event("hangup", during="closing prompt")
+        await call.commit()
     return result
 
 
@@ -169,7 +171,7 @@ async def run_guarded(channel, services, call_id=None):
     state = CallState(call_id or str(uuid.uuid4()))
     call = CallLog(services.ledger, state.call_id)
     try:
-        return await consent_flow(channel, services, state)
+        return await consent_flow(channel, services, state, call)
     except Hangup as hangup:
         await _record_end(call, state, v.HANGUP, str(hangup))
         await _best_effort(set_contract_variables(channel, state, v.HANGUP))
@@ -195,11 +197,12 @@ def describe(error):
 async def _record_end(call, state, result, detail):
     async def write():
         if not state.logged:
-            await call.start()
+            call.start()
             state.logged = True
-        await call.event(result, detail=detail)
-        await call.update(result=result, recording=state.recording, ended_at=utc_now(),
-                          error=detail if result == v.ERROR else None)
+        call.event(result, detail=detail)
+        call.update(result=result, recording=state.recording, ended_at=utc_now(),
+                    error=detail if result == v.ERROR else None)
+        await call.commit()
     await _best_effort(write())
 
 

@@ -13,6 +13,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime
 
 SCHEMA_VERSION = 1  # bump with every migration in store.MIGRATIONS
@@ -58,32 +59,34 @@ def _update_call(connection, call_id, fields):
                        [*fields.values(), call_id])
 
 
-def _insert_event(connection, call_id, kind, detail):
-    connection.execute(
-        "INSERT INTO events (call_id, seq, at, kind, detail) VALUES (?, "
-        "(SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE call_id = ?), ?, ?, ?)",
-        (call_id, call_id, utc_now(), kind, json.dumps(detail, sort_keys=True, default=str)))
+INSERT_EVENT = "INSERT INTO events (call_id, seq, at, kind, detail) VALUES (?, ?, ?, ?, ?)"
 
 
-OPERATIONS = {"start": _insert_call, "update": _update_call}
+def _event_row(call_id, payload):
+    seq, at, kind, detail = payload
+    return call_id, seq, at, kind, json.dumps(detail, sort_keys=True, default=str)
+
+
+def _insert_event(connection, call_id, payload):
+    connection.execute(INSERT_EVENT, _event_row(call_id, payload))
+
+
+OPERATIONS = {"start": _insert_call, "update": _update_call, "event": _insert_event}
 
 
 def apply(connection, operation):
     kind, call_id, payload = operation
-    if kind == "event":
-        _insert_event(connection, call_id, payload[0], payload[1])
-    else:
-        OPERATIONS[kind](connection, call_id, payload)
+    OPERATIONS[kind](connection, call_id, payload)
 
 
 class Ledger:
-    """Synchronous writer; each write is its own transaction. Async methods for the flow."""
+    """Synchronous writer for per-call processes: each write commits before returning."""
 
     def __init__(self, path):
         self.path = path
         self.connection = connect(path)
 
-    def write(self, operation):
+    def submit(self, operation):
         try:
             with self.connection:
                 self.connection.execute("BEGIN IMMEDIATE")
@@ -91,33 +94,47 @@ class Ledger:
         except sqlite3.Error as error:
             raise LogUnavailable(f"The consent log {self.path} cannot be written ({error}).")
 
-    async def submit(self, operation):
-        self.write(operation)
+    async def barrier(self, call_id):
+        """Everything submitted is already committed."""
 
     def close(self):
         self.connection.close()
 
 
 class ThreadedLedger:
-    """One writer thread; `submit` resolves once the row is committed (batched with others)."""
+    """One writer thread for the asyncio server.
 
-    def __init__(self, path, batch=500):
+    `submit` queues a row and returns at once (order is kept: one queue, one writer). The flow
+    awaits `barrier(call_id)` where it matters (the consent result before MixMonitor, the
+    call's end): it resolves once everything queued before it is committed, and raises if any
+    of that call's rows failed. Rows are committed in batches, each row in its own savepoint so
+    one bad row never takes other calls' rows with it.
+    """
+
+    def __init__(self, path, batch=2000, gather=0.0):
         self.path = path
         self.batch = batch
+        self.gather = gather  # seconds a batch may wait for more rows (0: commit at once)
         self.connection = connect(path)
+        self.failures = {}  # call_id -> first error since its last barrier (writer thread only)
         self.queue = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="consent-log", daemon=True)
         self.thread.start()
 
-    async def submit(self, operation):
+    def submit(self, operation):
+        self.queue.put((operation, None, None))
+
+    async def barrier(self, call_id):
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self.queue.put((operation, loop, future))
+        self.queue.put((("barrier", call_id, None), loop, future))
         await future
 
     def _run(self):
         while True:
             items = [self.queue.get()]
+            if self.gather:
+                time.sleep(self.gather)  # optional group commit; under load rows pile up anyway
             while len(items) < self.batch:
                 try:
                     items.append(self.queue.get_nowait())
@@ -129,18 +146,58 @@ class ThreadedLedger:
                 return
 
     def _commit(self, items):
-        error = None
+        barriers, batch_error = [], None
         try:
             self.connection.execute("BEGIN IMMEDIATE")
-            for operation, _, _ in items:
-                apply(self.connection, operation)
+            events = []
+            for operation, loop, future in items:
+                if operation[0] == "event":  # the bulk of rows: inserted together below
+                    events.append(operation)
+                    continue
+                self._insert_events(events)
+                events = []
+                if operation[0] == "barrier":
+                    barriers.append((operation[1], loop, future))
+                else:
+                    self._apply_one(operation)
+            self._insert_events(events)
             self.connection.execute("COMMIT")
-        except sqlite3.Error as exc:
-            error = LogUnavailable(f"The consent log {self.path} cannot be written ({exc}).")
+        except sqlite3.Error as exc:  # the file itself failed (disk full, locked, gone)
+            batch_error = LogUnavailable(f"The consent log {self.path} cannot be written "
+                                         f"({exc}).")
             if self.connection.in_transaction:
                 self.connection.execute("ROLLBACK")
-        for _, loop, future in items:
-            loop.call_soon_threadsafe(_settle, future, error)
+        settled = {}
+        for call_id, loop, future in barriers:
+            error = batch_error or self.failures.pop(call_id, None)
+            settled.setdefault(loop, []).append((future, error))
+        for loop, futures in settled.items():  # one wake-up per event loop per commit
+            loop.call_soon_threadsafe(_settle_all, futures)
+
+    def _insert_events(self, events):
+        if not events:
+            return
+        try:
+            self.connection.execute("SAVEPOINT rows")
+            self.connection.executemany(INSERT_EVENT, [_event_row(call_id, payload)
+                                                      for _, call_id, payload in events])
+            self.connection.execute("RELEASE rows")
+        except sqlite3.Error:  # one bad row: retry one by one so only its call hears of it
+            self.connection.execute("ROLLBACK TO rows")
+            self.connection.execute("RELEASE rows")
+            for operation in events:
+                self._apply_one(operation)
+
+    def _apply_one(self, operation):
+        self.connection.execute("SAVEPOINT row")
+        try:
+            apply(self.connection, operation)
+            self.connection.execute("RELEASE row")
+        except sqlite3.Error as exc:
+            self.connection.execute("ROLLBACK TO row")
+            self.connection.execute("RELEASE row")
+            self.failures.setdefault(operation[1], LogUnavailable(
+                f"The consent log {self.path} cannot be written ({exc})."))
 
     def close(self):
         """Drain what is queued, then stop the writer thread."""
@@ -149,27 +206,34 @@ class ThreadedLedger:
         self.connection.close()
 
 
-def _settle(future, error):
-    if future.done():
-        return
-    if error:
-        future.set_exception(error)
-    else:
-        future.set_result(None)
+def _settle_all(futures):
+    for future, error in futures:
+        if future.done():
+            continue
+        if error:
+            future.set_exception(error)
+        else:
+            future.set_result(None)
 
 
 class CallLog:
-    """The flow's view of the log: one call's rows, written through a ledger."""
+    """The flow's view of the log: one call's rows, in order, through a ledger."""
 
     def __init__(self, ledger, call_id):
         self.ledger = ledger
         self.call_id = call_id
+        self.seq = 0  # events are numbered here, in the order the flow took its steps
 
-    async def start(self, **fields):
-        await self.ledger.submit(("start", self.call_id, {"started_at": utc_now(), **fields}))
+    def start(self, **fields):
+        self.ledger.submit(("start", self.call_id, {"started_at": utc_now(), **fields}))
 
-    async def update(self, **fields):
-        await self.ledger.submit(("update", self.call_id, fields))
+    def update(self, **fields):
+        self.ledger.submit(("update", self.call_id, fields))
 
-    async def event(self, kind, **detail):
-        await self.ledger.submit(("event", self.call_id, (kind, detail)))
+    def event(self, kind, **detail):
+        self.seq += 1
+        self.ledger.submit(("event", self.call_id, (self.seq, utc_now(), kind, detail)))
+
+    async def commit(self):
+        """Wait until this call's rows are durable; raises LogUnavailable if any failed."""
+        await self.ledger.barrier(self.call_id)

@@ -11,6 +11,7 @@ import os
 import re
 import wave
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .config import local_path
 from .rules import normalise_code
@@ -69,12 +70,23 @@ def region_chain(region):
     return [code, country, None] if country != code else [code, None]
 
 
-def _hash(path):
+@lru_cache(maxsize=1024)
+def _fingerprint(stem, wav_version, text_version):
+    """Hash, length and text of a prompt, cached per file version (a replaced file has a new
+    size/mtime), so a live call does not re-read audio on the event loop."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open(stem + ".wav", "rb") as handle:
         for block in iter(lambda: handle.read(1 << 16), b""):
             digest.update(block)
-    return digest.hexdigest()
+    return digest.hexdigest(), _seconds(stem + ".wav"), _read_text(stem + ".txt")
+
+
+def _version(path):
+    try:
+        stat = os.stat(path)
+        return stat.st_size, stat.st_mtime_ns, stat.st_ino
+    except OSError:
+        return None
 
 
 def _seconds(path):
@@ -105,8 +117,9 @@ def resolve(config, name, language, region=None):
         relative = f"{language}/{folder}/{name}" if folder else f"{language}/{name}"
         stem = f"{base}/{relative}"
         local = local_path(config, stem)
-        if os.path.isfile(local + ".wav"):
-            return Prompt(name, language, folder, stem, _hash(local + ".wav"),
-                          _read_text(local + ".txt"), _seconds(local + ".wav"))
+        wav_version = _version(local + ".wav")
+        if wav_version:
+            sha256, seconds, text = _fingerprint(local, wav_version, _version(local + ".txt"))
+            return Prompt(name, language, folder, stem, sha256, text, seconds)
     raise PromptMissing(f"no '{name}' prompt for language {language} under {base}; "
                         "run 'make prompts' or import one")

@@ -40,10 +40,11 @@ def test_ledger_refuses_missing_or_unmigrated_db(tmp_path):
 
 async def test_sync_ledger_orders_events(db_path):
     log = ledger.CallLog(ledger.Ledger(db_path), "call-1")
-    await log.start(caller_id="+12125550123", direction="inbound")
+    log.start(caller_id="+12125550123", direction="inbound")
     for kind in ("call-start", "decision", "prompt"):
-        await log.event(kind, step=kind)
-    await log.update(result="granted", ended_at=ledger.utc_now())
+        log.event(kind, step=kind)
+    log.update(result="granted", ended_at=ledger.utc_now())
+    await log.commit()
     db = store.open_db(db_path)
     assert [e["kind"] for e in store.call_events(db, "call-1")] == ["call-start", "decision",
                                                                    "prompt"]
@@ -54,11 +55,14 @@ async def test_sync_ledger_orders_events(db_path):
 async def test_threaded_ledger_loses_nothing_under_500_calls(db_path):
     writer = ledger.ThreadedLedger(db_path)
     logs = [ledger.CallLog(writer, f"c{i}") for i in range(500)]
-    await asyncio.gather(*(log.start(direction="inbound") for log in logs))
+    for log in logs:
+        log.start(direction="inbound")
 
     async def steps(log):
         for n in range(10):
-            await log.event("step", n=n)
+            log.event("step", n=n)
+            await asyncio.sleep(0)
+        await log.commit()
 
     await asyncio.gather(*(steps(log) for log in logs))
     writer.close()
@@ -67,10 +71,28 @@ async def test_threaded_ledger_loses_nothing_under_500_calls(db_path):
     assert [e["seq"] for e in store.call_events(db, "c7")] == list(range(1, 11))
 
 
-async def test_unwritable_log_raises(db_path):
+async def test_a_failed_row_fails_its_call_only(db_path):
     writer = ledger.ThreadedLedger(db_path)
-    log = ledger.CallLog(writer, "dup")
-    await log.start()
+    bad, good = ledger.CallLog(writer, "dup"), ledger.CallLog(writer, "fine")
+    bad.start()
+    await bad.commit()
+    bad.start()  # duplicate primary key: this row fails ...
+    good.start()
+    good.event("step")
     with pytest.raises(ledger.LogUnavailable, match="cannot be written"):
-        await log.start()  # duplicate primary key: the write fails, the caller hears of it
+        await bad.commit()  # ... the call that wrote it hears of it at its next barrier
+    await good.commit()  # ... and the other call's rows in the same batch are kept
+    await bad.commit()  # reported once
+    writer.close()
+    db = store.open_db(db_path)
+    assert store.get_call(db, "fine") and len(store.call_events(db, "fine")) == 1
+
+
+async def test_an_unwritable_table_fails_the_barrier(db_path):
+    writer = ledger.ThreadedLedger(db_path)
+    writer.connection.execute("DROP TABLE events")
+    log = ledger.CallLog(writer, "c")
+    log.event("step")
+    with pytest.raises(ledger.LogUnavailable):
+        await log.commit()
     writer.close()
