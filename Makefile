@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3-venv sox espeak-ng ffmpeg mmdebstrap
 LAB_ROOT := .lab/chroot
 
-.PHONY: all test lint bench demo lab lab-stop prompts nanp-table deps venv clean
+.PHONY: all test lint bench demo lab lab-stop lab-image prompts nanp-table deps venv clean
 
 all: test
 
