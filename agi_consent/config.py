@@ -56,6 +56,8 @@ class Recording:
 class Prompts:
     directory: str = str(PACKAGE_DIR.parent / "prompts")  # as Asterisk sees it
     language: str = "en"
+    languages: list = field(default_factory=lambda: ["en", "es", "fr", "de"])  # prompts check
+    max_seconds: float = 60.0  # longest prompt an import accepts
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,11 @@ def _validate(config):
             config.recording.options:
         raise ConfigError(f"In {source}, 'recording.format' and 'recording.options' must be "
                           "letters and digits only (e.g. \"wav\", \"b\").")
+    languages = config.prompts.languages
+    if not all(isinstance(x, str) and x.isalpha() and x.islower() and 2 <= len(x) <= 3
+               for x in languages + [config.prompts.language]):
+        raise ConfigError(f"In {source}, 'prompts.language' and 'prompts.languages' take "
+                          "language codes such as \"en\" or \"fr\".")
     if config.default_region and not normalise_code(config.default_region):
         raise ConfigError(f"In {source}, 'default_region' must be a region code like "
                           "\"US-NY\" or \"DE\".")

@@ -16,7 +16,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-SCHEMA_VERSION = 1  # bump with every migration in store.MIGRATIONS
+SCHEMA_VERSION = 2  # bump with every migration in store.MIGRATIONS
 
 
 class LogUnavailable(RuntimeError):

@@ -50,11 +50,17 @@ def valid_language(value):
 
 
 def choose_language(arg=None, channel=None, region=None, default="en"):
-    """`lang=` argument, else the channel's language, else the region's, else the default."""
-    for candidate in (arg, channel):
-        language = valid_language(candidate)
-        if language:
-            return language
+    """`lang=` argument, else the channel's language, else the region's, else the default.
+
+    Asterisk gives every channel a language (`en` unless set), so a channel language equal to
+    the default counts as not chosen; pass `lang=${CHANNEL(language)}` to force it.
+    """
+    chosen = valid_language(arg)
+    if chosen:
+        return chosen
+    channel_language = valid_language(channel)
+    if channel_language and channel_language != default:
+        return channel_language
     for code in (region, (region or "").partition("-")[0]):
         if code in REGION_LANGUAGES:
             return REGION_LANGUAGES[code]
@@ -95,6 +101,11 @@ def _seconds(path):
             return audio.getnframes() / audio.getframerate()
     except (OSError, wave.Error, EOFError, ZeroDivisionError):
         raise PromptMissing(f"{path} is not a readable WAV file; re-import the prompt")
+
+
+def fingerprint(stem):
+    """(sha256, seconds, text) of the prompt at `stem`, a local path without extension."""
+    return _fingerprint(stem, _version(stem + ".wav"), _version(stem + ".txt"))
 
 
 def _read_text(path):

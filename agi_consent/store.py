@@ -31,6 +31,23 @@ def m001_calls_and_events(db):
     db["events"].create_index(["call_id", "seq"], unique=True)
 
 
+@MIGRATIONS()
+def m002_prompt_changes(db):
+    db["prompt_changes"].create({
+        "id": int, "at": str, "who": str, "action": str, "name": str, "language": str,
+        "region": str, "path": str, "old_sha256": str, "new_sha256": str, "text": str,
+        "source_file": str,
+    }, pk="id")
+
+
+def record_prompt_change(db, **row):
+    db["prompt_changes"].insert(row)
+
+
+def prompt_changes(db, limit=50):
+    return list(db.query("SELECT * FROM prompt_changes ORDER BY id DESC LIMIT ?", [limit]))
+
+
 def _private_file(path):
     """Create the directory 0700 and the file 0600 before SQLite opens it."""
     path = Path(path)

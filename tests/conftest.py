@@ -32,6 +32,7 @@ def prompt_dir(tmp_path):
     for language in LANGUAGES:
         for name in NAMES:
             write_wav(root / language / f"{name}.wav")
+            (root / language / f"{name}.sln16").write_bytes(b"\x00\x01" * 8000)
             (root / language / f"{name}.txt").write_text(f"{language} {name}\n")
     return root
 
@@ -65,6 +66,22 @@ def db_rows():
             return calls
         return store.get_call(db, call_id), store.call_events(db, call_id)
     return rows
+
+
+@pytest.fixture(scope="session")
+def running_lab():
+    """Asterisk 22 in the lab chroot plus `agi-consent serve`; the AMI secret.
+
+    Never skipped: if the lab cannot start, LabError says why and every lab test fails.
+    """
+    from agi_consent import lab
+
+    _, secret = lab.start_asterisk()
+    try:
+        lab.start_server()
+        yield secret
+    finally:
+        lab.stop()
 
 
 def pytest_report_header(config):

@@ -36,16 +36,6 @@ SCENARIOS = {  # name: (caller, behaviour, trunk region, AGI transport)
 
 
 @pytest.fixture(scope="module")
-def running_lab():
-    _, secret = lab.start_asterisk()  # raises LabError with a clear sentence if it cannot
-    try:
-        lab.start_server()
-        yield secret
-    finally:
-        lab.stop()
-
-
-@pytest.fixture(scope="module")
 def outcomes(running_lab):
     async def place_all():
         async with LabAmi(running_lab) as ami:
@@ -56,7 +46,7 @@ def outcomes(running_lab):
 
 
 @pytest.fixture(scope="module")
-def evidence():
+def evidence(running_lab):
     config = config_module.load(str(lab.LAB / "server.toml"))
     db = store.open_db(config.database)
 
