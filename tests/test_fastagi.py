@@ -185,3 +185,45 @@ def test_quote_round_trips_through_asterisk_parser():
                   'new\nline', '', 'ünïcode ☎', '$(EVAL)', "trailing\\"]:
         words = split_command(command("SET VARIABLE", "NAME", value))
         assert words == ["SET", "VARIABLE", "NAME", value.replace("\n", "")]
+
+
+async def test_sigterm_on_the_real_process_fails_in_flight_calls_closed(make_config, tmp_path,
+                                                                       db_rows):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = make_config(server={"port": port})
+    path = tmp_path / "serve.toml"
+    path.write_text(f'database = "{config.database}"\n[server]\nport = {port}\n'
+                    f'[prompts]\ndirectory = "{config.prompts.directory}"\n'
+                    f'[recording]\ndirectory = "{config.recording.directory}"\n')
+    process = subprocess.Popen([str(Path(sys.prefix) / "bin" / "agi-consent"), "--config",
+                                str(path), "serve", "--grace", "0.5"], stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            break
+        except OSError:
+            await asyncio.sleep(0.05)
+    env = {**AsteriskPeer("127.0.0.1", port).env, "agi_callerid": CA,
+           "agi_arg_1": "region=US-NY"}
+    writer.write("".join(f"{k}: {val}\n" for k, val in env.items()).encode() + b"\n")
+    seen = []
+    while line := await asyncio.wait_for(reader.readline(), 10):
+        seen.append(line)
+        if line.startswith(b"STREAM FILE"):
+            os.kill(process.pid, signal.SIGTERM)  # mid-prompt: no reply will come
+            continue
+        writer.write(b"200 result=0\n")
+    writer.close()
+    assert process.wait(10) == 0
+    assert not any(b"MixMonitor" in line for line in seen)
+    row = db_rows(config)[0]
+    assert row["result"] == "error" and "shutting down" in row["error"]
