@@ -41,6 +41,21 @@ class AgiChannel:
             raise Hangup("channel gone while waiting for a key")
         return reply.digit
 
+    async def record(self, path, escape_digits, max_seconds, silence_seconds):
+        """One answer window: record to `path`.wav until a key, silence or the time limit.
+
+        Returns the key pressed, or None when the window ended without one (the audio is then
+        the answer to classify).
+        """
+        reply = await self.run("RECORD FILE", path, "wav", escape_digits,
+                               int(max_seconds * 1000), 0, f"s={int(silence_seconds)}",
+                               wait=max_seconds)
+        if reply.data == "hangup" or (reply.number == -1 and reply.data == "waitfor"):
+            raise Hangup("channel gone while recording the answer")
+        if reply.data in ("writefile", "randomerror") or reply.number == -1:
+            raise AgiError(f"Asterisk could not record the answer to {path} ({reply.data})")
+        return reply.digit if reply.data == "dtmf" else None
+
     async def set_variable(self, name, value):
         await self.run("SET VARIABLE", name, value)
 

@@ -163,15 +163,67 @@ def serve(ctx, host, port, grace):
                                    port=port or config.server.port)
     engine = ctx.engine()
     ctx.db()  # create and migrate before the first call
+    speech = start_speech(config)
     ledger = ThreadedLedger(config.database)
     try:
-        asyncio.run(serve_forever(Services(config, engine, ledger, "fastagi"), settings, grace))
+        asyncio.run(serve_forever(Services(config, engine, ledger, "fastagi", speech), settings,
+                                  grace))
     except OSError as error:
         raise click.ClickException(
             f"Cannot listen on {settings.host}:{settings.port} ({error.strerror or error}); "
             "stop what holds the port or choose another with --port.")
     finally:
         ledger.close()
+        if speech:
+            speech.close()
+
+
+def start_speech(config):
+    """Decoder processes for spoken answers, or None (keys only) with the reason logged."""
+    import logging
+
+    if not config.speech.enabled:
+        return None
+    from .speech import SpeechService, SpeechUnavailable
+    try:
+        return SpeechService(speech_settings(config), config.speech.workers)
+    except SpeechUnavailable as error:
+        logging.getLogger("agi_consent").warning("%s", error)
+        return None
+    except RuntimeError as error:  # a phrase pocketsphinx's dictionary does not know
+        raise BadInput(f"Speech cannot start ({error}); check speech.accept and "
+                       "speech.decline, or set speech.enabled = false.")
+
+
+def speech_settings(config):
+    return {"accept": config.speech.accept, "decline": config.speech.decline,
+            "confidence_threshold": config.speech.confidence_threshold,
+            "rescore": config.speech.rescore}
+
+
+@main.group()
+def speech():
+    """Classify spoken answers offline (pocketsphinx, US English)."""
+
+
+@speech.command("classify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def speech_classify(ctx, file, as_json):
+    """Say whether a recorded answer (WAV) is yes, no or unknown."""
+    from .speech import BadAudio, Classifier, SpeechUnavailable
+    try:
+        answer = Classifier(**speech_settings(ctx.config)).classify_file(file)
+    except BadAudio as error:
+        raise BadInput(str(error))
+    except SpeechUnavailable as error:
+        raise click.ClickException(str(error))
+    if as_json:
+        click.echo(json.dumps(answer.as_dict()))
+    else:
+        confidence = "n/a" if answer.confidence is None else f"{answer.confidence:.3f}"
+        click.echo(f"{answer.answer} (heard \"{answer.transcript}\", confidence {confidence})")
 
 
 @main.group()

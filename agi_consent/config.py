@@ -9,6 +9,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from .phrases import ACCEPT, DECLINE
 from .rules import normalise_code
 
 PACKAGE_DIR = Path(__file__).parent
@@ -61,6 +62,20 @@ class Prompts:
 
 
 @dataclass(frozen=True)
+class Speech:
+    enabled: bool = True  # spoken answers on the FastAGI server (classic AGI: keys only)
+    languages: list = field(default_factory=lambda: ["en"])  # languages with a model
+    disabled_regions: list = field(default_factory=list)  # jurisdictions where keys only
+    accept: list = field(default_factory=lambda: list(ACCEPT))
+    decline: list = field(default_factory=lambda: list(DECLINE))
+    confidence_threshold: float = 0.0  # minimum lattice posterior for a spoken yes
+    rescore: bool = True  # lattice best-path rescoring: better in noise, ~40 ms more CPU
+    max_seconds: float = 5.0  # longest answer window
+    silence_seconds: int = 2  # silence that ends the answer window
+    workers: int = 1  # decoder processes
+
+
+@dataclass(frozen=True)
 class Ami:
     host: str = ""  # empty: no AMI watcher
     port: int = 5038
@@ -87,12 +102,13 @@ class Config:
     flow: Flow = Flow()
     recording: Recording = Recording()
     prompts: Prompts = Prompts()
+    speech: Speech = Speech()
     ami: Ami = Ami()
     source: str = "built-in defaults"
 
 
 SECTIONS = {"server": Server, "flow": Flow, "recording": Recording, "prompts": Prompts,
-            "ami": Ami}
+            "speech": Speech, "ami": Ami}
 CHOICES = {"unknown_mode": ("all-party", "one-party"),
            "uncertain_mode": ("all-party", "as-listed")}
 
@@ -157,6 +173,20 @@ def _validate(config):
                for x in languages + [config.prompts.language]):
         raise ConfigError(f"In {source}, 'prompts.language' and 'prompts.languages' take "
                           "language codes such as \"en\" or \"fr\".")
+    speech = config.speech
+    if not all(isinstance(p, str) and p.strip() and p == p.lower()
+               and all(c.isalpha() or c in " '" for c in p)
+               for p in speech.accept + speech.decline):
+        raise ConfigError(f"In {source}, 'speech.accept' and 'speech.decline' take lower-case "
+                          "phrases of words, e.g. \"yes i agree\".")
+    if speech.max_seconds <= 0 or speech.silence_seconds < 1 or speech.workers < 1:
+        raise ConfigError(f"In {source}, 'speech.max_seconds' must be > 0, "
+                          "'speech.silence_seconds' and 'speech.workers' ≥ 1.")
+    if speech.confidence_threshold and not speech.rescore:
+        raise ConfigError(f"In {source}, 'speech.confidence_threshold' needs "
+                          "'speech.rescore = true' (the confidence is the lattice posterior).")
+    if not all(isinstance(r, str) and normalise_code(r) for r in speech.disabled_regions):
+        raise ConfigError(f"In {source}, 'speech.disabled_regions' takes region codes.")
     if config.default_region and not normalise_code(config.default_region):
         raise ConfigError(f"In {source}, 'default_region' must be a region code like "
                           "\"US-NY\" or \"DE\".")

@@ -7,17 +7,20 @@ lives, and never starts MixMonitor.
 """
 
 import asyncio
+import hashlib
 import json
 import logging
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from . import variables as v
 from .agiproto import Hangup, parse_args, positional_args
+from .config import local_path
 from .decision import ALL_PARTY, UNKNOWN
 from .ledger import CallLog, utc_now
-from .prompts import choose_language, resolve
+from .prompts import PromptMissing, choose_language, resolve
 
 log = logging.getLogger("agi_consent.flow")
 
@@ -30,6 +33,7 @@ class Services:
     engine: object
     ledger: object
     transport: str
+    speech: object = None  # a SpeechService on the server; None: answers by key only
 
 
 @dataclass
@@ -88,15 +92,66 @@ async def play(channel, call, config, name, language, region, keys=""):
     return digit
 
 
-async def ask_consent(channel, call, config, language, region):
-    """All-party: ask, take accept/decline keys, re-prompt; granted/declined/no-answer."""
+def answer_path(config, call_id, attempt):
+    day = datetime.now(UTC).strftime("%Y/%m/%d")
+    return f"{config.recording.directory.rstrip('/')}/answers/{day}/{call_id}-{attempt}"
+
+
+def speech_enabled(services, language, region, governing):
+    """Spoken answers need the server's decoders, a model for the language, the region's
+    leave, and sight of Asterisk's files (the answer is read from disk)."""
+    speech = services.config.speech
+    if services.speech is None or not speech.enabled or language not in speech.languages:
+        return False
+    if {region, governing} & set(speech.disabled_regions):
+        return False
+    root = services.config.asterisk_root
+    return not root or os.path.isdir(root)
+
+
+async def listen(channel, call, services, state, attempt, keys):
+    """The answer window: one RECORD FILE takes a key (which wins) or a spoken answer."""
+    config = services.config
+    path = answer_path(config, state.call_id, attempt)
+    local = local_path(config, path)
+    os.makedirs(os.path.dirname(local), mode=0o750, exist_ok=True)
+    digit = await channel.record(path, keys, config.speech.max_seconds,
+                                 config.speech.silence_seconds)
+    if digit:
+        call.event("input", key=digit, during="answer window", attempt=attempt)
+        return digit
+    try:
+        answer = await services.speech.classify(local + ".wav")
+        evidence = {"speech": answer.as_dict(), "audio": path + ".wav",
+                    "sha256": file_sha256(local + ".wav")}
+    except Exception as error:  # unreadable answer: no answer this time, never a yes
+        call.event("input", speech=None, audio=path + ".wav", error=str(error), attempt=attempt)
+        return None
+    call.event("input", attempt=attempt, **evidence)
+    return {"yes": config.flow.accept_key, "no": config.flow.decline_key}.get(answer.answer)
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+async def ask_consent(channel, call, services, state, language, region, spoken):
+    """All-party: ask, take the answer by key (or voice), re-prompt; granted/declined/no-answer."""
+    config = services.config
     flow = config.flow
     keys = flow.accept_key + flow.decline_key
+    request = "consent-request-speech" if spoken else "consent-request"
     for attempt in range(1, flow.attempts + 1):
         if attempt > 1:
             await play(channel, call, config, "sorry", language, region)
-        digit = await play(channel, call, config, "consent-request", language, region, keys)
-        if not digit:
+        digit = await play(channel, call, config, request, language, region, keys)
+        if not digit and spoken:
+            digit = await listen(channel, call, services, state, attempt, keys)
+        elif not digit:
             digit = await channel.wait_digit(flow.answer_timeout)
             call.event("input", key=digit, during="wait", attempt=attempt)
         if digit == flow.accept_key:
@@ -145,8 +200,18 @@ async def consent_flow(channel, services, state, call):
     prompt_region = decision.governing if decision.governing != UNKNOWN else region
     if config.flow.answer_channel:
         await channel.answer()
-    ask = ask_consent if decision.mode == ALL_PARTY else give_notice
-    result = await ask(channel, call, config, language, prompt_region)
+    if decision.mode == ALL_PARTY:
+        spoken = speech_enabled(services, language, region, decision.governing)
+        if spoken:
+            try:
+                resolve(config, "consent-request-speech", language, prompt_region)
+            except PromptMissing:
+                spoken = False  # the prompt must say a spoken answer is possible
+        call.event("answer-mode", spoken=spoken)
+        result = await ask_consent(channel, call, services, state, language, prompt_region,
+                                   spoken)
+    else:
+        result = await give_notice(channel, call, config, language, prompt_region)
     call.event("consent-result", result=result)
     await call.commit()  # the evidence is durable before any recording starts
     if result in v.RECORDS:

@@ -158,6 +158,10 @@ exten => accept,1,Wait(${{LAB_DELAY}})
 exten => decline,1,Wait(${{LAB_DELAY}})
  same => n,SendDTMF(2)
  same => n,Wait(30)
+exten => say,1,Wait(${{LAB_DELAY}})
+ same => n,Playback(${{LAB_SAY}})
+ same => n,ExecIf($["${{LAB_KEY}}" != ""]?SendDTMF(${{LAB_KEY}}))
+ same => n,Wait(90)
 exten => silent,1,Wait(120)
 exten => listen,1,Wait(60)
 exten => hangup,1,Wait(${{LAB_DELAY}})
@@ -197,6 +201,7 @@ def configure():
     _write(inside("/etc/agi-consent/agi-consent.toml"), plugin_config(inside_chroot=True))
     _write(LAB / "server.toml", plugin_config(inside_chroot=False))
     install_prompts()
+    write_spoken_answers()
     agi_bin = inside("/usr/share/asterisk/agi-bin")
     agi_bin.mkdir(parents=True, exist_ok=True)
     link = agi_bin / CLASSIC_AGI
@@ -215,6 +220,25 @@ def plugin_config(inside_chroot):
             f'[prompts]\ndirectory = "{PROMPTS_IN}"\n'
             f'[recording]\ndirectory = "{RECORDINGS_IN}"\n'
             '[flow]\nanswer_timeout = 3\n')
+
+
+SPOKEN_IN = "/usr/share/agi-consent-lab/spoken"
+SPOKEN = {"yes": "yes", "no": "no", "maybe": "maybe", "no-thanks": "no thanks"}
+
+
+def write_spoken_answers():
+    """What the lab's callers say, synthesised once: 8 kHz WAV as a phone line carries it."""
+    folder = inside(SPOKEN_IN)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, words in SPOKEN.items():
+        target = folder / f"{name}.wav"
+        if target.exists():
+            continue
+        spoken = folder / f"{name}.espeak.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(spoken), words], check=True)
+        subprocess.run(["sox", "-R", str(spoken), "-r", "8000", "-c", "1", "-b", "16", str(target)],
+                       check=True)
+        spoken.unlink()
 
 
 def install_prompts():

@@ -68,13 +68,14 @@ class LabAmi:
             future.set_result(dict(event))
 
     async def call(self, caller, behaviour, region="", direction="", number="", lang="",
-                   agi="", delay=2, timeout=150):
+                   agi="", delay=2, say="", key="", timeout=150):
         """Place one call and wait for the gate's outcome and the call's end."""
         loop = asyncio.get_running_loop()
         tag = uuid.uuid4().hex[:12]
         self.waiters[tag] = {"gate": loop.create_future(), "done": loop.create_future()}
         variables = {"LAB_TAG": tag, "LAB_REGION": region, "LAB_DIRECTION": direction,
-                     "LAB_NUMBER": number, "LAB_LANG": lang, "LAB_DELAY": delay}
+                     "LAB_NUMBER": number, "LAB_LANG": lang, "LAB_DELAY": delay,
+                     "LAB_SAY": f"{lab.SPOKEN_IN}/{say}" if say else "", "LAB_KEY": key}
         if agi:
             variables["CONSENT_AGI"] = agi
         response = await asyncio.wait_for(self.manager.send_action({

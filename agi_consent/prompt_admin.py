@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .audio import AudioRejected, convert
 from .config import PACKAGE_DIR, local_path
-from .prompts import NAMES, PromptMissing, fingerprint, resolve, valid_language
+from .prompts import NAMES, SPEECH_NAMES, PromptMissing, fingerprint, resolve, valid_language
 from .rules import normalise_code
 
 SHIPPED = PACKAGE_DIR.parent / "prompts"
@@ -45,8 +45,12 @@ def target_folder(config, language, region):
     return folder
 
 
+def names_for(config, language):
+    return NAMES + (SPEECH_NAMES if language in config.speech.languages else ())
+
+
 def check_name(name):
-    if name not in NAMES:
+    if name not in NAMES + SPEECH_NAMES:
         raise PromptError(f"'{name}' is not a prompt name; names: {', '.join(NAMES)}.")
 
 
@@ -133,7 +137,7 @@ def folder_files(folder):
     if not folder.is_dir():
         raise PromptError(f"{folder} is not a folder.")
     files = sorted(p for p in folder.iterdir()
-                   if p.suffix.lower() in AUDIO_SUFFIXES and p.stem in NAMES)
+                   if p.suffix.lower() in AUDIO_SUFFIXES and p.stem in NAMES + SPEECH_NAMES)
     if not files:
         raise PromptError(f"{folder} holds no audio named after a prompt "
                           f"({', '.join(NAMES)}).")
@@ -166,7 +170,7 @@ def effective(config):
     rows = []
     for language in languages_in(config):
         for region in [None, *regions_in(config, language)]:
-            for name in NAMES:
+            for name in names_for(config, language):
                 try:
                     prompt = resolve(config, name, language, region)
                 except PromptMissing as error:
@@ -185,7 +189,7 @@ def check(config):
     problems = []
     regions = {normalise_code(r) for r in [config.default_region, *config.trunks.values()] if r}
     for language in config.prompts.languages:
-        for name in NAMES:
+        for name in names_for(config, language):
             for region in [None, *sorted(regions)]:
                 try:
                     prompt = resolve(config, name, language, region)

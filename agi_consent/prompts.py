@@ -18,6 +18,7 @@ from .rules import normalise_code
 
 NAMES = ("consent-request", "notice", "notice-opt-out", "sorry", "consent-confirmed",
          "declined")
+SPEECH_NAMES = ("consent-request-speech",)  # only for languages that take spoken answers
 AUDIO_EXTENSIONS = ("wav", "sln16")
 REGION_LANGUAGES = {"CA-QC": "fr", "MX": "es", "ES": "es", "US-PR": "es", "DE": "de",
                     "AT": "de", "FR": "fr", "BE": "fr", "CH": "de"}
@@ -118,7 +119,7 @@ def _read_text(path):
 
 def resolve(config, name, language, region=None):
     """The prompt to play. Raises PromptMissing when the tree is visible and has no file."""
-    if name not in NAMES or not valid_language(language):
+    if name not in NAMES + SPEECH_NAMES or not valid_language(language):
         raise PromptMissing(f"invalid prompt name or language: {name!r}, {language!r}")
     base = config.prompts.directory.rstrip("/")
     if not os.path.isdir(local_path(config, base)):

@@ -5,6 +5,7 @@ generator uses the peer too.
 """
 
 import asyncio
+import wave
 from dataclasses import dataclass, field
 
 from .agiproto import Hangup
@@ -41,6 +42,7 @@ class Script:
     """
 
     keys: list = field(default_factory=list)
+    said: list = field(default_factory=list)  # what the caller said in answer windows
     variables: dict = field(default_factory=dict)
     commands: list = field(default_factory=list)
     mixmonitor: list = field(default_factory=list)
@@ -61,6 +63,13 @@ def asterisk_reply(words, script):
         if name == "STREAM FILE":
             return f"200 result={ord(key) if key else 0} endpos={800 if key else 16000}"
         return f"200 result={ord(key) if key else 0}"
+    if name == "RECORD FILE":
+        key = script.next_key()
+        if key == "hangup":
+            return "200 result=-1 (hangup) endpos=0"
+        if key and len(key) == 1:
+            return f"200 result={ord(key)} (dtmf) endpos=800"
+        return "200 result=0 (timeout) endpos=16000"
     if name == "SET VARIABLE":
         script.variables[words[2]] = words[3]
         return "200 result=1"
@@ -146,6 +155,22 @@ class FakeChannel:
             raise Hangup("caller hung up")
         return key
 
+    async def record(self, path, escape_digits, max_seconds, silence_seconds):
+        """A key from the script wins; "say:<words>" is speech, written as a small WAV."""
+        await self._step("record", path, escape_digits)
+        key = self.script.next_key()
+        if key == "hangup":
+            raise Hangup("caller hung up")
+        with wave.open(f"{path}.wav", "wb") as audio:
+            audio.setnchannels(1)
+            audio.setsampwidth(2)
+            audio.setframerate(8000)
+            audio.writeframes(b"\x00\x00" * 8000)
+        if key and key.startswith("say:"):
+            self.script.said.append(key[4:])
+            return None
+        return key if key and key in escape_digits else None
+
     async def set_variable(self, name, value):
         await self._step("set_variable", name, value)
         self.script.variables[name] = value
@@ -162,3 +187,17 @@ class FakeChannel:
     @property
     def variables(self):
         return self.script.variables
+
+
+class FakeSpeech:
+    """Stands in for SpeechService: hears what the FakeChannel's caller said."""
+
+    ANSWERS = {"yes": "yes", "i agree": "yes", "no": "no", "i don't agree": "no"}
+
+    def __init__(self, channel):
+        self.channel = channel
+
+    async def classify(self, path):
+        from .speech import Answer
+        said = self.channel.script.said.pop(0) if self.channel.script.said else ""
+        return Answer(self.ANSWERS.get(said, "unknown"), said, 0.5, 1.0)

@@ -6,6 +6,7 @@
 - Classic AGI: process start to first AGI command, and peak RSS.
 - `decide` in a fresh process (time, peak RSS) and decisions/s in a warm process.
 - Consent log: events/s sustained by 500 concurrent calls through the writer thread.
+- Speech: false accepts, accuracy by noise level and CPU per answer (bench/speech.py).
 """
 
 import asyncio
@@ -210,7 +211,7 @@ def log_throughput(work, calls=500, events_per_call=40):
             "expected": calls * events_per_call}
 
 
-def report(fast, classic_start, fresh, warm, ledger):
+def report(fast, classic_start, fresh, warm, ledger, speech_lines):
     lines = ["# Benchmarks", "", f"Command: `make bench` (= `{Path(sys.executable).name} -m "
              "bench.run`), written by bench/run.py.", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -241,17 +242,20 @@ def report(fast, classic_start, fresh, warm, ledger):
               f"{ledger['events_per_s']:,.0f} events/s committed from 500 concurrent calls "
               "(each queues 40 steps and awaits two commit barriers) through the writer thread; "
               f" {ledger['stored']} of {ledger['expected']} events stored. "
-              "Target ≥ 10,000 events/s, nothing lost.", ""]
+              "Target ≥ 10,000 events/s, nothing lost.", "", *speech_lines]
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
 
 
 def main():
+    from bench import speech
+
     resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
     with tempfile.TemporaryDirectory() as work:
         fast = fastagi(work)
         classic_start = classic(work)
-        report(fast, classic_start, decide_fresh(), decide_warm(), log_throughput(work))
+        report(fast, classic_start, decide_fresh(), decide_warm(), log_throughput(work),
+               speech.report(speech.run()))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import pytest
 
 from agi_consent import config as config_module
 from agi_consent import store
-from agi_consent.prompts import NAMES
+from agi_consent.prompts import NAMES, SPEECH_NAMES
 
 LANGUAGES = ("en", "fr")
 
@@ -30,7 +30,7 @@ def write_wav(path, seconds=0.5, rate=8000):
 def prompt_dir(tmp_path):
     root = tmp_path / "prompts"
     for language in LANGUAGES:
-        for name in NAMES:
+        for name in NAMES + (SPEECH_NAMES if language == "en" else ()):
             write_wav(root / language / f"{name}.wav")
             (root / language / f"{name}.sln16").write_bytes(b"\x00\x01" * 8000)
             (root / language / f"{name}.txt").write_text(f"{language} {name}\n")

@@ -9,7 +9,7 @@ from agi_consent.agiproto import AgiError
 from agi_consent.engine import Engine
 from agi_consent.flow import Services, run_guarded
 from agi_consent.ledger import Ledger
-from agi_consent.testing import FakeChannel
+from agi_consent.testing import FakeChannel, FakeSpeech
 
 CA, NY, TX = "+14155550123", "+12125550123", "+12145550123"
 
@@ -49,10 +49,10 @@ async def test_ca_caller_presses_1_is_granted_and_recorded(services, db_rows):
     assert call["result"] == "granted" and call["governing"] == "US-CA"
     assert call["recording"] == channel.variables[v.RECORDING]
     kinds = [e["kind"] for e in events]
-    assert kinds == ["call-start", "decision", "prompt", "input", "consent-result",
-                     "recording-started", "variables-set", "prompt"]
+    assert kinds == ["call-start", "decision", "answer-mode", "prompt", "input",
+                     "consent-result", "recording-started", "variables-set", "prompt"]
     assert kinds.index("consent-result") < kinds.index("recording-started")
-    prompt = json.loads(events[2]["detail"])
+    prompt = json.loads(events[3]["detail"])
     assert prompt["name"] == "consent-request" and len(prompt["sha256"]) == 64
     assert prompt["text"] == "en consent-request"
 
@@ -182,3 +182,58 @@ async def test_trunk_map_supplies_region(services):
     svc = services(default_region="", trunks={"PJSIP/carrier-tx": "US-TX"})
     result, channel = await run(svc, args=(), caller=TX, agi_channel="PJSIP/carrier-tx-0001")
     assert channel.variables[v.MODE] == "one-party" and result == v.NOTIFIED
+
+
+# spoken answers ------------------------------------------------------------------------------
+
+async def run_spoken(services, keys, **overrides):
+    svc = services(**overrides)
+    channel = FakeChannel(keys, env={"agi_callerid": CA, "agi_arg_1": "region=US-NY"})
+    svc.speech = FakeSpeech(channel)
+    result = await run_guarded(channel, svc, call_id="spoken")
+    return result, channel, svc
+
+
+@pytest.fixture
+def speech_prompt(prompt_dir):
+    assert (prompt_dir / "en" / "consent-request-speech.wav").exists()
+
+
+@pytest.mark.parametrize("keys,result", [
+    ([None, "say:yes"], v.GRANTED), ([None, "say:no"], v.DECLINED),
+    ([None, "say:maybe", None, None], v.NO_ANSWER),
+    ([None, "say:maybe", None, None, "say:i agree"], v.GRANTED),
+    ([None, "2"], v.DECLINED),  # a key in the answer window wins
+])
+async def test_spoken_answers(services, speech_prompt, db_rows, keys, result):
+    outcome, channel, svc = await run_spoken(services, keys)
+    assert outcome == result
+    assert bool(channel.script.mixmonitor) == (result == v.GRANTED)
+    assert played(channel)[0] == "consent-request-speech"
+    _, events = db_rows(svc.config, "spoken")
+    spoken = [json.loads(e["detail"]) for e in events if e["kind"] == "input"
+              and "speech" in e["detail"]]
+    for item in spoken:  # the answer audio is evidence: path and hash in the log
+        assert item["audio"].endswith(".wav") and len(item["sha256"]) == 64
+
+
+async def test_speech_needs_its_prompt(services, prompt_dir):
+    (prompt_dir / "en" / "consent-request-speech.wav").unlink()
+    outcome, channel, _ = await run_spoken(services, [None, "1"])
+    assert played(channel)[0] == "consent-request" and outcome == v.GRANTED
+    assert not [c for c in channel.calls if c[0] == "record"]
+
+
+async def test_speech_off_for_a_region(services, speech_prompt):
+    _, channel, _ = await run_spoken(services, [None, "1"],
+                                     speech={"disabled_regions": ["US-CA"]})
+    assert played(channel)[0] == "consent-request"
+
+
+async def test_speech_off_for_other_languages(services, speech_prompt):
+    svc = services()
+    channel = FakeChannel([None, "1"], env={"agi_callerid": CA, "agi_arg_1": "region=US-NY",
+                                            "agi_arg_2": "lang=fr"})
+    svc.speech = FakeSpeech(channel)
+    assert await run_guarded(channel, svc, call_id="fr") == v.GRANTED
+    assert "/fr/consent-request" in [c for c in channel.calls if c[0] == "play"][0][1]

@@ -54,8 +54,10 @@ def asterisk_played(path):
 @pytest.fixture(scope="module")
 def scenario(running_lab, tmp_path_factory):
     work = tmp_path_factory.mktemp("prompts")
-    override = "This call may be recorded under California law. Press 1 to agree, 2 to refuse."
-    admin("import", str(spoken(work / "ca.wav", override)), "--name", "consent-request",
+    override = ("This call may be recorded under California law. Say yes or press 1 to agree, "
+                "say no or press 2 to refuse.")
+    # English calls on the server take spoken answers, so the question asked is the speech one
+    admin("import", str(spoken(work / "ca.wav", override)), "--name", "consent-request-speech",
           "--lang", "en", "--region", "US-CA", "--text", override)
     quebec, californian, before = place(running_lab, (QC, "listen", "CA-QC"),
                                         (CA, "accept", "US-NY"), (TX, "listen", "US-TX"))
@@ -80,7 +82,8 @@ def test_region_override_beats_the_default(scenario):
     outcome = scenario["californian"]
     request = prompts_heard(outcome)[0]
     assert outcome["Jurisdiction"] == "US-CA" and outcome["Result"] == "granted"
-    assert request["region"] == "US-CA" and request["path"].endswith("/en/US-CA/consent-request")
+    assert request["region"] == "US-CA"
+    assert request["path"].endswith("/en/US-CA/consent-request-speech")
     assert request["text"] == scenario["override_text"]
     assert asterisk_played(request["path"])
 

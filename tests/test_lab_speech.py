@@ -1,0 +1,78 @@
+"""Spoken answers on the real Asterisk: a caller who says yes, no or maybe, and one who
+presses a key while speaking."""
+
+import asyncio
+import json
+import math
+import wave
+
+import pytest
+
+from agi_consent import config as config_module
+from agi_consent import lab, store
+from agi_consent.labcalls import LabAmi
+
+pytestmark = pytest.mark.lab
+
+FL = "+13055550123"  # all-party, and no region override from other lab tests
+
+
+def prompt_seconds():
+    """Length of the question this caller hears, so the caller answers when it ends."""
+    from agi_consent.prompts import resolve
+    config = config_module.load(str(lab.LAB / "server.toml"))
+    prompt = resolve(config, "consent-request-speech", "en", "US-FL")
+    with wave.open(config_module.local_path(config, prompt.path) + ".wav") as audio:
+        return audio.getnframes() / audio.getframerate()
+
+
+@pytest.fixture(scope="module")
+def spoken(running_lab):
+    delay = math.ceil(prompt_seconds()) + 1  # speak once the question has been asked
+
+    async def place():
+        async with LabAmi(running_lab) as ami:
+            calls = {"yes": dict(say="yes"), "no": dict(say="no"), "maybe": dict(say="maybe"),
+                     "key-wins": dict(say="no-thanks", key="1")}
+            outcomes = await asyncio.gather(*(ami.call(FL, "say", "US-NY", delay=delay, **kw)
+                                              for kw in calls.values()))
+            return dict(zip(calls, outcomes, strict=True))
+    return asyncio.run(place())
+
+
+def inputs(outcome):
+    config = config_module.load(str(lab.LAB / "server.toml"))
+    db = store.open_db(config.database)
+    return [json.loads(e["detail"]) for e in store.call_events(db, outcome["Id"])
+            if e["kind"] == "input"], config
+
+
+def test_spoken_yes_is_granted_and_recorded(spoken):
+    outcome = spoken["yes"]
+    assert outcome["Result"] == "granted" and outcome["Recording"]
+    (answer,), config = inputs(outcome)
+    assert answer["speech"]["answer"] == "yes"
+    audio = config_module.local_path(config, answer["audio"])
+    with open(audio, "rb") as handle:  # the spoken answer is kept as evidence
+        assert len(handle.read()) > 8000
+    assert len(answer["sha256"]) == 64
+
+
+def test_spoken_no_is_declined(spoken):
+    outcome = spoken["no"]
+    assert outcome["Result"] == "declined" and not outcome["Recording"]
+    assert inputs(outcome)[0][0]["speech"]["answer"] == "no"
+
+
+def test_maybe_reprompts_then_no_answer(spoken):
+    outcome = spoken["maybe"]
+    answers, _ = inputs(outcome)
+    assert outcome["Result"] == "no-answer" and not outcome["Recording"]
+    assert answers[0]["speech"]["answer"] == "unknown" and len(answers) == 2
+
+
+def test_key_pressed_while_speaking_wins(spoken):
+    outcome = spoken["key-wins"]
+    answers, _ = inputs(outcome)
+    assert outcome["Result"] == "granted"
+    assert answers[0]["key"] == "1" and answers[0]["during"] == "answer window"
