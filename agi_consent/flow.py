@@ -1,7 +1,7 @@
 """The consent call flow, written once against the channel interface.
 
-decide → answer → disclosure in the caller's language → answer by key → MixMonitor only for
-`granted` / `notified` → contract variables → every step in the log. `run_guarded` is the one
+decide → answer → disclosure in the caller's language → answer by key or voice → MixMonitor for
+`granted` / `notified` only → contract variables → every step in the log. `run_guarded` is the one
 error funnel both transports use: any failure logs, sets CONSENT_RESULT=error if the channel
 lives, and never starts MixMonitor.
 """
@@ -53,15 +53,14 @@ def remote_number(args, env):
     return env.get("agi_callerid", "") if args["direction"] == "inbound" else ""
 
 
-async def start(channel, services, state, call):
+def start(channel, services, state, call):
     """Log the call and decide; returns (decision, language, trunk region)."""
     env, config = channel.env, services.config
     call.start(transport=services.transport, channel=env.get("agi_channel", ""),
-                     uniqueid=env.get("agi_uniqueid", ""),
-                     caller_id=env.get("agi_callerid", ""))
+               uniqueid=env.get("agi_uniqueid", ""), caller_id=env.get("agi_callerid", ""))
     state.logged = True
-    call.event("call-start", channel=env.get("agi_channel", ""),
-                     args=positional_args(env), language=env.get("agi_language", ""))
+    call.event("call-start", channel=env.get("agi_channel", ""), args=positional_args(env),
+               language=env.get("agi_language", ""))
     args = parse_args(positional_args(env))
     number = remote_number(args, env)
     region = services.engine.region_for(args.get("region"), env.get("agi_channel", ""),
@@ -72,13 +71,12 @@ async def start(channel, services, state, call):
                         if x.role == "remote" and x.code != UNKNOWN), None)
     language = choose_language(args.get("lang"), env.get("agi_language"),
                                remote_code or region, config.prompts.language)
-    call.update(remote_number=number, remote_e164=remote.e164,
-                      direction=args["direction"], trunk_region=region or "",
-                      remote_jurisdictions=",".join(remote.subdivisions or
-                                                    ([remote.country] if remote.country else [])),
-                      mode=decision.mode, governing=decision.governing,
-                      rules_version=decision.rules_version, language=language,
-                      reasons=json.dumps(list(decision.reasons), ensure_ascii=False))
+    places = remote.subdivisions or ([remote.country] if remote.country else [])
+    call.update(remote_number=number, remote_e164=remote.e164, direction=args["direction"],
+                trunk_region=region or "", remote_jurisdictions=",".join(places),
+                mode=decision.mode, governing=decision.governing,
+                rules_version=decision.rules_version, language=language,
+                reasons=json.dumps(list(decision.reasons), ensure_ascii=False))
     call.event("decision", **decision.as_dict(), language=language)
     return decision, language, region
 
@@ -122,8 +120,9 @@ async def listen(channel, call, services, state, attempt, keys):
         return digit
     try:
         answer = await services.speech.classify(local + ".wav")
-        evidence = {"speech": answer.as_dict(), "audio": path + ".wav",
-                    "sha256": file_sha256(local + ".wav")}
+        sha256 = await asyncio.get_running_loop().run_in_executor(None, file_sha256,
+                                                                  local + ".wav")
+        evidence = {"speech": answer.as_dict(), "audio": path + ".wav", "sha256": sha256}
     except Exception as error:  # unreadable answer: no answer this time, never a yes
         call.event("input", speech=None, audio=path + ".wav", error=str(error), attempt=attempt)
         return None
@@ -196,7 +195,7 @@ async def set_contract_variables(channel, state, result):
 
 async def consent_flow(channel, services, state, call):
     config = services.config
-    decision, language, region = await start(channel, services, state, call)
+    decision, language, region = start(channel, services, state, call)
     prompt_region = decision.governing if decision.governing != UNKNOWN else region
     if config.flow.answer_channel:
         await channel.answer()
