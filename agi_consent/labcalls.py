@@ -106,12 +106,15 @@ def audio_seconds(path):
         stats.get("Maximum amplitude", 0) or 0)
 
 
-DEMO_CALLS = [
+DEMO_CALLS = [  # (what happens, caller, caller behaviour, trunk region, what the caller says)
     ("A Californian calls a New York call centre and presses 1", "+14155550123", "accept",
-     "US-NY"),
-    ("A Floridian calls the same centre and presses 2", "+13055550123", "decline", "US-NY"),
-    ("A Texan calls a Texas call centre (notice only)", "+12145550123", "listen", "US-TX"),
-    ("A withheld number calls the Texas centre and presses 1", "anonymous", "accept", "US-TX"),
+     "US-NY", ""),
+    ("A Floridian calls the same centre and presses 2", "+13055550123", "decline", "US-NY", ""),
+    ("A Pennsylvanian calls the same centre and says \"yes\"", "+12155550123", "say", "US-NY",
+     "yes"),
+    ("A Texan calls a Texas call centre (notice only)", "+12145550123", "listen", "US-TX", ""),
+    ("A withheld number calls the Texas centre and presses 1", "anonymous", "accept", "US-TX",
+     ""),
 ]
 
 
@@ -135,10 +138,19 @@ def demo():
         lab.stop()
 
 
+def question_seconds():
+    """How long the spoken-answer question lasts: the speaking caller answers after it."""
+    import wave
+    path = lab.inside(lab.PROMPTS_IN) / "en" / "consent-request-speech.wav"
+    with wave.open(str(path)) as audio:
+        return audio.getnframes() / audio.getframerate()
+
+
 async def _demo_calls(secret):
+    delay = int(question_seconds()) + 2
     async with LabAmi(secret) as ami:
-        calls = [ami.call(number, behaviour, region) for _, number, behaviour, region
-                 in DEMO_CALLS]
+        calls = [ami.call(number, behaviour, region, say=say, delay=delay if say else 2)
+                 for _, number, behaviour, region, say in DEMO_CALLS]
         return await asyncio.gather(*calls)
 
 
@@ -148,7 +160,7 @@ def _report(outcomes):
 
     config = config_module.load(str(lab.LAB / "server.toml"))
     db = store.open_db(config.database)
-    for (title, number, _, region), outcome in zip(DEMO_CALLS, outcomes, strict=True):
+    for (title, number, _, region, _), outcome in zip(DEMO_CALLS, outcomes, strict=True):
         print(f"\n=== {title}\n    caller {number}, trunk {region}")
         print(f"    decision: {outcome['Mode']} (governing {outcome['Jurisdiction']}) -> "
               f"CONSENT_RESULT={outcome['Result']}")
@@ -158,6 +170,10 @@ def _report(outcomes):
                 print(f"    heard  [{detail['language']}] {detail['name']}: \"{detail['text']}\"")
             elif event["kind"] == "input" and detail.get("key"):
                 print(f"    answered: pressed {detail['key']}")
+            elif event["kind"] == "input" and detail.get("speech"):
+                speech = detail["speech"]
+                print(f"    answered by voice: {speech['answer']} (heard "
+                      f"\"{speech['transcript']}\"; audio kept: {detail['audio']})")
         recording = outcome["Recording"]
         if recording:
             seconds, peak = audio_seconds(config_module.local_path(config, recording))
