@@ -59,10 +59,6 @@ class AgiChannel:
     async def set_variable(self, name, value):
         await self.run("SET VARIABLE", name, value)
 
-    async def get_variable(self, name):
-        reply = await self.run("GET VARIABLE", name)
-        return reply.data if reply.number == 1 else None
-
     async def exec(self, application, options=""):
         reply = await self.run("EXEC", application, options, wait=5.0)
         if reply.number == -2:
@@ -70,6 +66,3 @@ class AgiChannel:
         if reply.number == -1:
             raise Hangup(f"{application} failed on a dead channel")
         return reply
-
-    async def verbose(self, message, level=1):
-        await self.run("VERBOSE", message, level)

@@ -164,8 +164,8 @@ def _validate(config):
         if not value.startswith("/") or any(c in value for c in ',"\\|\n'):
             raise ConfigError(f"In {source}, '{key}' must be an absolute path without commas, "
                               "quotes or backslashes (Asterisk reads it as an argument list).")
-    if not config.recording.format.isalnum() or not config.recording.options.isalnum() and \
-            config.recording.options:
+    recording = config.recording
+    if not recording.format.isalnum() or (recording.options and not recording.options.isalnum()):
         raise ConfigError(f"In {source}, 'recording.format' and 'recording.options' must be "
                           "letters and digits only (e.g. \"wav\", \"b\").")
     languages = config.prompts.languages

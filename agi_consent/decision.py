@@ -38,10 +38,6 @@ class Decision:
     notice: bool = True  # a notice is required by a jurisdiction considered
     reasons: tuple = field(default=())
 
-    @property
-    def jurisdictions(self):
-        return [v.code for v in self.verdicts]
-
     def as_dict(self):
         return {"mode": self.mode, "governing": self.governing, "direction": self.direction,
                 "jurisdictions": [vars(v) for v in self.verdicts],

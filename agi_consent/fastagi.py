@@ -59,7 +59,6 @@ class Connection:
         self.reader, self.writer = reader, writer
         self.lock = asyncio.Lock()
         self.broken = None  # after a timeout a late reply would desynchronise us: stop
-        self.hung_up = False
 
     async def send(self, line, timeout):
         async with self.lock:
@@ -89,8 +88,7 @@ class Connection:
                 raise Hangup(self.broken)
             text = raw.decode("utf-8", "replace").rstrip("\r\n")
             if not lines and is_out_of_band(text):
-                self.hung_up = True
-                continue
+                continue  # the next command's reply (or 511) tells us the channel is gone
             lines.append(text)
         return parse_reply(lines)
 

@@ -7,7 +7,6 @@ lives, and never starts MixMonitor.
 """
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -20,7 +19,7 @@ from .agiproto import Hangup, parse_args, positional_args
 from .config import local_path
 from .decision import ALL_PARTY, UNKNOWN
 from .ledger import CallLog, utc_now
-from .prompts import PromptMissing, choose_language, resolve
+from .prompts import PromptMissing, choose_language, resolve, sha256_file
 
 log = logging.getLogger("agi_consent.flow")
 
@@ -120,7 +119,7 @@ async def listen(channel, call, services, state, attempt, keys):
         return digit
     try:
         answer = await services.speech.classify(local + ".wav")
-        sha256 = await asyncio.get_running_loop().run_in_executor(None, file_sha256,
+        sha256 = await asyncio.get_running_loop().run_in_executor(None, sha256_file,
                                                                   local + ".wav")
         evidence = {"speech": answer.as_dict(), "audio": path + ".wav", "sha256": sha256}
     except Exception as error:  # unreadable answer: no answer this time, never a yes
@@ -128,14 +127,6 @@ async def listen(channel, call, services, state, attempt, keys):
         return None
     call.event("input", attempt=attempt, **evidence)
     return {"yes": config.flow.accept_key, "no": config.flow.decline_key}.get(answer.answer)
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 async def ask_consent(channel, call, services, state, language, region, spoken):

@@ -77,15 +77,19 @@ def region_chain(region):
     return [code, country, None] if country != code else [code, None]
 
 
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 @lru_cache(maxsize=1024)
 def _fingerprint(stem, wav_version, text_version):
     """Hash, length and text of a prompt, cached per file version (a replaced file has a new
     size/mtime), so a live call does not re-read audio on the event loop."""
-    digest = hashlib.sha256()
-    with open(stem + ".wav", "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest(), _seconds(stem + ".wav"), _read_text(stem + ".txt")
+    return sha256_file(stem + ".wav"), _seconds(stem + ".wav"), _read_text(stem + ".txt")
 
 
 def _version(path):

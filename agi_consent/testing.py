@@ -175,10 +175,6 @@ class FakeChannel:
         await self._step("set_variable", name, value)
         self.script.variables[name] = value
 
-    async def get_variable(self, name):
-        await self._step("get_variable", name)
-        return self.script.variables.get(name)
-
     async def exec(self, application, options=""):
         await self._step("exec", application, options)
         if application == "MixMonitor":
