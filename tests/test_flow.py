@@ -237,3 +237,35 @@ async def test_speech_off_for_other_languages(services, speech_prompt):
     svc.speech = FakeSpeech(channel)
     assert await run_guarded(channel, svc, call_id="fr") == v.GRANTED
     assert "/fr/consent-request" in [c for c in channel.calls if c[0] == "play"][0][1]
+
+
+async def test_answer_window_fault_fails_closed(services, speech_prompt, db_rows):
+    svc = services()
+    channel = FakeChannel([None], env={"agi_callerid": CA, "agi_arg_1": "region=US-NY"},
+                          fail_on={"record": AgiError("200 result=-1 (writefile)")})
+    svc.speech = FakeSpeech(channel)
+    assert await run_guarded(channel, svc, call_id="rec") == v.ERROR
+    assert channel.variables[v.RESULT] == "error" and not channel.script.mixmonitor
+    assert db_rows(svc.config, "rec")[0]["result"] == "error"
+
+
+async def test_hangup_in_answer_window_never_records(services, speech_prompt):
+    outcome, channel, _ = await run_spoken(services, [None, "hangup"])
+    assert outcome == v.HANGUP and not channel.script.mixmonitor
+
+
+class BrokenSpeech:
+    async def classify(self, path):
+        raise RuntimeError("decoder process died")
+
+
+async def test_broken_classifier_is_never_a_yes(services, speech_prompt, db_rows):
+    svc = services()
+    channel = FakeChannel([None, "say:yes", None, None, "say:yes"],
+                          env={"agi_callerid": CA, "agi_arg_1": "region=US-NY"})
+    svc.speech = BrokenSpeech()
+    assert await run_guarded(channel, svc, call_id="broken") == v.NO_ANSWER
+    assert not channel.script.mixmonitor and channel.variables[v.RESULT] == "no-answer"
+    _, events = db_rows(svc.config, "broken")
+    errors = [json.loads(e["detail"]) for e in events if e["kind"] == "input"]
+    assert all("decoder process died" in e["error"] for e in errors) and len(errors) == 2
