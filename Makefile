@@ -2,10 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := python3-venv sox espeak-ng ffmpeg mmdebstrap
+APT_PACKAGES := python3-venv sox espeak-ng ffmpeg mmdebstrap systemd
 LAB_ROOT := .lab/chroot
 
-.PHONY: all test lint bench demo lab lab-stop lab-image prompts nanp-table deps venv clean
+.PHONY: all test lint bench demo dist lab lab-stop lab-image prompts nanp-table deps venv clean
 
 all: test
 
@@ -23,31 +23,35 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 venv: deps $(BIN)/.installed
 
 prompts: venv  ## Synthesise the shipped prompt audio from its text (espeak-ng)
-	$(BIN)/python -m agi_consent.prompt_build
+	$(BIN)/python -m tools.prompt_build
 
 nanp-table: venv  ## Regenerate the +1 area-code table from the installed phonenumbers
-	$(BIN)/python -m agi_consent.nanp_table
+	$(BIN)/python -m tools.nanp_table
 
 lab-image: venv  ## Build (or reuse) the Asterisk 22 chroot under .lab/
-	$(BIN)/python -m agi_consent.lab build
+	$(BIN)/python -m lab build
 
 test: venv prompts lab-image  ## The whole suite, real Asterisk included
 	$(BIN)/python -m pytest
 
 lint: venv
-	$(BIN)/ruff check agi_consent tests bench
+	$(BIN)/ruff check agi_consent lab tools tests bench
 
 bench: venv prompts
 	$(BIN)/python -m bench.run
 
 lab: venv prompts lab-image  ## Start the lab Asterisk and the FastAGI server (make lab-stop)
-	$(BIN)/python -m agi_consent.lab start
+	$(BIN)/python -m lab start
 
 lab-stop:
-	$(BIN)/python -m agi_consent.lab stop
+	$(BIN)/python -m lab stop
 
 demo: venv prompts lab-image  ## Real Asterisk + plugin + sample calls, with their log
-	$(BIN)/python -m agi_consent.lab demo
+	$(BIN)/python -m lab demo
+
+dist: venv prompts  ## sdist and wheel (with the generated prompt audio) in dist/
+	rm -rf dist build
+	$(BIN)/python -m build --outdir dist
 
 clean:
-	rm -rf $(VENV) .lab *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) .lab *.egg-info .pytest_cache .ruff_cache dist build

@@ -11,9 +11,9 @@ import click
 
 from . import __version__
 from . import config as config_module
-from .engine import BadRegion, Engine
-from .ledger import LogUnavailable
-from .rules import RulesError
+from .core.engine import BadRegion, Engine
+from .core.rules import RulesError
+from .store.ledger import LogUnavailable
 
 
 class BadInput(click.ClickException):
@@ -41,9 +41,9 @@ class Context:
             raise BadInput(str(error))
 
     def db(self):
-        from . import store
+        from .store import schema
         try:
-            return store.open_db(self.config.database)
+            return schema.open_db(self.config.database)
         except (OSError, LogUnavailable) as error:
             raise click.ClickException(
                 f"Cannot open the consent log {self.config.database} ({error}); check the "
@@ -108,8 +108,8 @@ def calls():
 @click.pass_obj
 def calls_list(ctx, limit, as_json):
     """The most recent calls, newest first."""
-    from . import store
-    for row in store.recent_calls(ctx.db(), limit):
+    from .store import schema
+    for row in schema.recent_calls(ctx.db(), limit):
         if as_json:
             click.echo(json.dumps(row, ensure_ascii=False))
         else:
@@ -124,13 +124,13 @@ def calls_list(ctx, limit, as_json):
 @click.pass_obj
 def calls_show(ctx, call_id, as_json):
     """Everything logged for one call: the record and each step in order."""
-    from . import store
+    from .store import schema
     database = ctx.db()
-    call = store.get_call(database, call_id)
+    call = schema.get_call(database, call_id)
     if call is None:
         raise BadInput(f"No call {call_id} in {ctx.config.database}; "
                        "'agi-consent calls list' shows the ids.")
-    events = store.call_events(database, call_id)
+    events = schema.call_events(database, call_id)
     if as_json:
         click.echo(json.dumps({"call": call, "events": events}, ensure_ascii=False))
         return
@@ -145,60 +145,44 @@ def calls_show(ctx, call_id, as_json):
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: 4573).")
 @click.option("--grace", default=10.0, show_default=True, type=click.FloatRange(0, 3600),
               help="Seconds in-flight calls get to finish on SIGTERM before failing closed.")
+@click.option("--check", is_flag=True,
+              help="Run the preflight only (prompts, log, recording folder) and exit.")
 @click.pass_obj
-def serve(ctx, host, port, grace):
+def serve(ctx, host, port, grace, check):
     """Run the FastAGI server (route /consent) until SIGTERM."""
     import asyncio
     import dataclasses
     import logging
 
-    from .fastagi import serve as serve_forever
-    from .flow import Services
-    from .ledger import ThreadedLedger
+    from . import services as services_module
+    from .admin import preflight
+    from .transport.fastagi import serve as serve_forever
 
+    config = ctx.config
+    ctx.engine()  # a bad rules file is bad input, said before anything starts
+    problems = preflight.problems(config)
+    if problems:
+        raise BadInput("Not starting: " + "; ".join(problems) + ".")
+    if check:
+        click.echo(f"preflight ok: prompts, consent log {config.database}, recording folder "
+                   f"{config.recording.directory}")
+        return
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = ctx.config
     settings = dataclasses.replace(config.server, host=host or config.server.host,
                                    port=port or config.server.port)
-    engine = ctx.engine()
-    ctx.db()  # create and migrate before the first call
-    speech = start_speech(config)
-    ledger = ThreadedLedger(config.database)
     try:
-        asyncio.run(serve_forever(Services(config, engine, ledger, "fastagi", speech), settings,
-                                  grace))
+        services = services_module.build(config, "fastagi")
+    except (services_module.SetupError, LogUnavailable) as error:
+        raise BadInput(str(error))
+    try:
+        asyncio.run(serve_forever(services, settings, grace))
     except OSError as error:
         raise click.ClickException(
             f"Cannot listen on {settings.host}:{settings.port} ({error.strerror or error}); "
             "stop what holds the port or choose another with --port.")
     finally:
-        ledger.close()
-        if speech:
-            speech.close()
-
-
-def start_speech(config):
-    """Decoder processes for spoken answers, or None (keys only) with the reason logged."""
-    import logging
-
-    if not config.speech.enabled:
-        return None
-    from .speech import SpeechService, SpeechUnavailable
-    try:
-        return SpeechService(speech_settings(config), config.speech.workers)
-    except SpeechUnavailable as error:
-        logging.getLogger("agi_consent").warning("%s", error)
-        return None
-    except RuntimeError as error:  # a phrase pocketsphinx's dictionary does not know
-        raise BadInput(f"Speech cannot start ({error}); check speech.accept and "
-                       "speech.decline, or set speech.enabled = false.")
-
-
-def speech_settings(config):
-    return {"accept": config.speech.accept, "decline": config.speech.decline,
-            "confidence_threshold": config.speech.confidence_threshold,
-            "rescore": config.speech.rescore}
+        services.close()
 
 
 @main.group()
@@ -212,7 +196,8 @@ def speech():
 @click.pass_obj
 def speech_classify(ctx, file, as_json):
     """Say whether a recorded answer (WAV) is yes, no or unknown."""
-    from .speech import BadAudio, Classifier, SpeechUnavailable
+    from .call.speech import BadAudio, Classifier, SpeechUnavailable
+    from .services import speech_settings
     try:
         answer = Classifier(**speech_settings(ctx.config)).classify_file(file)
     except BadAudio as error:
@@ -232,7 +217,7 @@ def prompts():
 
 
 def _prompt_admin():
-    from . import prompt_admin
+    from .admin import prompts as prompt_admin
     return prompt_admin
 
 

@@ -5,15 +5,36 @@ for name and type; an error names the file and the key and says what would be va
 """
 
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from .phrases import ACCEPT, DECLINE
-from .rules import normalise_code
+from .core.phrases import ACCEPT, DECLINE
+from .core.rules import normalise_code
 
 PACKAGE_DIR = Path(__file__).parent
 ENV_VAR = "AGI_CONSENT_CONFIG"
+
+
+def shipped_prompts():
+    """The shipped prompt tree: this checkout's `prompts/` when run from one, else the installed
+    package's data files (`<prefix>/share/agi-consent/prompts`, wherever pip put them)."""
+    checkout = PACKAGE_DIR.parent / "prompts"
+    if (checkout / "en").is_dir():
+        return checkout
+    installed = Path(sys.prefix) / "share" / "agi-consent" / "prompts"
+    if installed.is_dir():
+        return installed
+    from importlib import metadata  # a --user or --prefix install: ask the installed files
+    try:
+        files = metadata.distribution("agi-consent").files or []
+    except metadata.PackageNotFoundError:
+        files = []
+    for item in files:
+        if item.name == "consent-request.txt" and "share/agi-consent/prompts" in str(item):
+            return Path(item.locate()).resolve().parents[1]
+    return installed
 
 
 class ConfigError(ValueError):
@@ -55,7 +76,7 @@ class Recording:
 
 @dataclass(frozen=True)
 class Prompts:
-    directory: str = str(PACKAGE_DIR.parent / "prompts")  # as Asterisk sees it
+    directory: str = field(default_factory=lambda: str(shipped_prompts()))  # as Asterisk sees it
     language: str = "en"
     languages: list = field(default_factory=lambda: ["en", "es", "fr", "de"])  # prompts check
     max_seconds: float = 60.0  # longest prompt an import accepts
@@ -143,57 +164,84 @@ def _section(cls, values, prefix, source):
     return changes
 
 
-def _validate(config):
-    source = config.source
+def _fail(source, message):
+    raise ConfigError(f"In {source}, {message}")
+
+
+def _check_modes(config, source):
     for key, allowed in CHOICES.items():
         if getattr(config, key) not in allowed:
-            raise ConfigError(f"In {source}, '{key}' must be one of {', '.join(allowed)}.")
-    flow = config.flow
+            _fail(source, f"'{key}' must be one of {', '.join(allowed)}.")
+
+
+def _check_regions(config, source):
+    if config.default_region and not normalise_code(config.default_region):
+        _fail(source, "'default_region' must be a region code like \"US-NY\" or \"DE\".")
+    if not isinstance(config.trunks, dict) or not all(
+            isinstance(v, str) and normalise_code(v) for v in config.trunks.values()):
+        _fail(source, "[trunks] must map channel or DNID prefixes to region codes like "
+              "\"US-NY\".")
+
+
+def _check_flow(flow, source):
     for key in ("accept_key", "decline_key", "opt_out_key"):
         value = getattr(flow, key)
         if value and (len(value) != 1 or value not in "0123456789*#"):
-            raise ConfigError(f"In {source}, 'flow.{key}' must be one keypad digit (0-9, *, #).")
+            _fail(source, f"'flow.{key}' must be one keypad digit (0-9, *, #).")
     keys = [k for k in (flow.accept_key, flow.decline_key, flow.opt_out_key) if k]
     if len(set(keys)) != len(keys) or not flow.accept_key or not flow.decline_key:
-        raise ConfigError(f"In {source}, the flow keys must be set and all different.")
+        _fail(source, "the flow keys must be set and all different.")
     if flow.attempts < 1 or flow.answer_timeout <= 0:
-        raise ConfigError(f"In {source}, 'flow.attempts' must be ≥ 1 and "
-                          "'flow.answer_timeout' > 0.")
-    for key, value in (("recording.directory", config.recording.directory),
-                       ("prompts.directory", config.prompts.directory)):
-        if not value.startswith("/") or any(c in value for c in ',"\\|\n'):
-            raise ConfigError(f"In {source}, '{key}' must be an absolute path without commas, "
-                              "quotes or backslashes (Asterisk reads it as an argument list).")
-    recording = config.recording
+        _fail(source, "'flow.attempts' must be ≥ 1 and 'flow.answer_timeout' > 0.")
+
+
+def _check_asterisk_path(key, value, source):
+    if not value.startswith("/") or any(ch in value for ch in ',"\\|\n'):
+        _fail(source, f"'{key}' must be an absolute path without commas, quotes or "
+              "backslashes (Asterisk reads it as an argument list).")
+
+
+def _check_recording(recording, source):
+    _check_asterisk_path("recording.directory", recording.directory, source)
     if not recording.format.isalnum() or (recording.options and not recording.options.isalnum()):
-        raise ConfigError(f"In {source}, 'recording.format' and 'recording.options' must be "
-                          "letters and digits only (e.g. \"wav\", \"b\").")
-    languages = config.prompts.languages
+        _fail(source, "'recording.format' and 'recording.options' must be letters and digits "
+              "only (e.g. \"wav\", \"b\").")
+
+
+def _check_prompts(prompts, source):
+    _check_asterisk_path("prompts.directory", prompts.directory, source)
     if not all(isinstance(x, str) and x.isalpha() and x.islower() and 2 <= len(x) <= 3
-               for x in languages + [config.prompts.language]):
-        raise ConfigError(f"In {source}, 'prompts.language' and 'prompts.languages' take "
-                          "language codes such as \"en\" or \"fr\".")
-    speech = config.speech
+               for x in [*prompts.languages, prompts.language]):
+        _fail(source, "'prompts.language' and 'prompts.languages' take language codes such "
+              "as \"en\" or \"fr\".")
+
+
+def _check_speech(speech, source):
     if not all(isinstance(p, str) and p.strip() and p == p.lower()
-               and all(c.isalpha() or c in " '" for c in p)
+               and all(ch.isalpha() or ch in " '" for ch in p)
                for p in speech.accept + speech.decline):
-        raise ConfigError(f"In {source}, 'speech.accept' and 'speech.decline' take lower-case "
-                          "phrases of words, e.g. \"yes i agree\".")
+        _fail(source, "'speech.accept' and 'speech.decline' take lower-case phrases of words, "
+              "e.g. \"yes i agree\".")
     if speech.max_seconds <= 0 or speech.silence_seconds < 1 or speech.workers < 1:
-        raise ConfigError(f"In {source}, 'speech.max_seconds' must be > 0, "
-                          "'speech.silence_seconds' and 'speech.workers' ≥ 1.")
+        _fail(source, "'speech.max_seconds' must be > 0, 'speech.silence_seconds' and "
+              "'speech.workers' ≥ 1.")
     if speech.confidence_threshold and not speech.rescore:
-        raise ConfigError(f"In {source}, 'speech.confidence_threshold' needs "
-                          "'speech.rescore = true' (the confidence is the lattice posterior).")
+        _fail(source, "'speech.confidence_threshold' needs 'speech.rescore = true' (the "
+              "confidence is the lattice posterior).")
     if not all(isinstance(r, str) and normalise_code(r) for r in speech.disabled_regions):
-        raise ConfigError(f"In {source}, 'speech.disabled_regions' takes region codes.")
-    if config.default_region and not normalise_code(config.default_region):
-        raise ConfigError(f"In {source}, 'default_region' must be a region code like "
-                          "\"US-NY\" or \"DE\".")
-    if not isinstance(config.trunks, dict) or not all(
-            isinstance(v, str) and normalise_code(v) for v in config.trunks.values()):
-        raise ConfigError(f"In {source}, [trunks] must map channel or DNID prefixes to "
-                          "region codes like \"US-NY\".")
+        _fail(source, "'speech.disabled_regions' takes region codes.")
+
+
+SECTION_CHECKS = {"flow": _check_flow, "recording": _check_recording,
+                  "prompts": _check_prompts, "speech": _check_speech}
+
+
+def _validate(config):
+    """Each part checks itself; the first problem is the error."""
+    _check_modes(config, config.source)
+    _check_regions(config, config.source)
+    for name, check in SECTION_CHECKS.items():
+        check(getattr(config, name), config.source)
     return config
 
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from agi_consent.testing import AsteriskPeer, Script
+from lab.fakes import AsteriskPeer, Script
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.prefix) / "bin"
@@ -171,7 +171,7 @@ def decide_fresh(runs=10):
 
 def decide_warm(seconds=2.0):
     from agi_consent.config import Config
-    from agi_consent.engine import Engine
+    from agi_consent.core.engine import Engine
     engine = Engine(Config())
     numbers = ["+14155550123", "+12125550123", "anonymous", "+4930123456", "+19025550100"]
     count, started = 0, time.perf_counter()
@@ -183,8 +183,8 @@ def decide_warm(seconds=2.0):
 
 
 def log_throughput(work, calls=500, events_per_call=40):
-    from agi_consent import store
-    from agi_consent.ledger import CallLog, ThreadedLedger
+    from agi_consent.store import schema as store
+    from agi_consent.store.ledger import CallLog, ThreadedLedger
     path = f"{work}/log-bench.db"
     db = store.open_db(path)
 

@@ -74,7 +74,7 @@ def dataset(folder):
 
 def run():
     """Both settings of `speech.rescore`, side by side on the same answers."""
-    from agi_consent.speech import Classifier
+    from agi_consent.call.speech import Classifier
 
     with tempfile.TemporaryDirectory() as work:
         items = dataset(Path(work))

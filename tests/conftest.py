@@ -6,8 +6,8 @@ import wave
 import pytest
 
 from agi_consent import config as config_module
-from agi_consent import store
-from agi_consent.prompts import NAMES, SPEECH_NAMES
+from agi_consent.call.prompts import NAMES, SPEECH_NAMES
+from agi_consent.store import schema as store
 
 LANGUAGES = ("en", "fr")
 
@@ -74,7 +74,7 @@ def running_lab():
 
     Never skipped: if the lab cannot start, LabError says why and every lab test fails.
     """
-    from agi_consent import lab
+    from lab import asterisk as lab
 
     _, secret = lab.start_asterisk()
     try:

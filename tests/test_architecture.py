@@ -1,41 +1,95 @@
-"""Dependencies point inward: a pure decision core, one module per outside library, and a
-classic-AGI path that imports nothing heavy."""
+"""The tree shows the architecture and the imports keep to it: a pure core that imports nothing
+of ours, the call on top of it, the store and the transports beside the call, admin and the CLI
+at the top; one module per outside library; a classic-AGI path that imports nothing heavy; and
+nothing of the lab, the tools or the tests inside the package."""
 
 import ast
 import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "agi_consent"
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "agi_consent"
+
+# part -> the parts of ours it may import (besides itself)
+LAYERS = {
+    "core": set(),
+    "config": {"core"},
+    "store": {"core", "config"},
+    "call": {"core", "config"},
+    "transport": {"core", "config", "call", "services"},  # classic AGI is its own process
+    "admin": {"core", "config", "call", "store"},
+    "services": {"core", "config", "call", "store"},
+    "cli": {"core", "config", "call", "store", "transport", "admin", "services"},
+}
 
 
-def imports_of(module):
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+def part_of(path):
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def our_imports(path):
+    """The parts of agi_consent that a module imports (relative or absolute)."""
+    parts = set()
+    here = path.relative_to(PACKAGE).parts[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = list(here[:len(here) - node.level + 1])
+            target = base + (node.module.split(".") if node.module else [])
+            names = [target] if target else [[a.name] for a in node.names]
+            parts.update(t[0] for t in names if t)
+        elif isinstance(node, ast.ImportFrom) and node.module.startswith("agi_consent."):
+            parts.add(node.module.split(".")[1])
+    return parts - {"__init__"}
+
+
+def outside_imports(path):
     names = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            names.add("." if node.level else node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names.add(node.module.split(".")[0])
     return names
 
 
+def modules():
+    return [p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"]
+
+
+def test_every_module_belongs_to_a_layer():
+    assert {part_of(p) for p in modules()} <= set(LAYERS) | {"__main__"}
+
+
+def test_imports_point_inward():
+    for path in modules():
+        part = part_of(path)
+        wrong = our_imports(path) - LAYERS[part] - {part, "__version__"}
+        assert not wrong, f"{path.relative_to(REPO)} ({part}) imports {wrong}"
+
+
 def test_decision_core_is_pure():
-    assert imports_of("decision") <= {"dataclasses"}
+    assert outside_imports(PACKAGE / "core" / "decision.py") <= {"dataclasses"}
 
 
 def test_one_module_per_outside_library():
-    owners = {"click": {"cli"}, "sqlite_utils": {"store"}, "pydub": {"audio"},
-              "asterisk": {"classic"}, "panoramisk": {"labcalls"}}
+    owners = {"click": {"cli.py"}, "sqlite_utils": {"schema.py"}, "pydub": {"audio.py"},
+              "asterisk": {"classic.py"}, "panoramisk": set(), "pocketsphinx": {"speech.py"}}
     for library, allowed in owners.items():
-        users = {p.stem for p in PACKAGE.glob("*.py") if library in imports_of(p.stem)}
+        users = {p.name for p in modules() if library in outside_imports(p)}
         assert users <= allowed, f"{library} imported by {users - allowed}"
 
 
+def test_package_never_imports_the_lab_tools_or_tests():
+    for path in modules():
+        assert not outside_imports(path) & {"lab", "tools", "tests", "bench"}, path
+
+
 def test_classic_agi_path_stays_lean():
-    probe = ("import sys, agi_consent.classic as c; c.build_services; "
-             "import agi_consent.flow, agi_consent.engine, agi_consent.ledger, "
-             "agi_consent.config; "
+    probe = ("import sys, agi_consent.transport.classic as c; c.build_services; "
+             "import agi_consent.call.flow, agi_consent.core.engine, "
+             "agi_consent.store.ledger, agi_consent.config, agi_consent.services; "
              "heavy = [m for m in ('sqlite_utils', 'click', 'pydub', 'panoramisk', "
              "'phonenumbers.geocoder', 'pocketsphinx') if m in sys.modules]; print(heavy)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from agi_consent import variables
+from agi_consent.core import contract as variables
 
 CONF = Path(__file__).resolve().parent.parent / "asterisk-conf"
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from agi_consent.decision import Policy, decide
-from agi_consent.numbers import locate
-from agi_consent.rules import load_rules
+from agi_consent.core.decision import Policy, decide
+from agi_consent.core.numbering import locate
+from agi_consent.core.rules import load_rules
 
 RULES = load_rules()
 STRICT = Policy()
@@ -70,7 +70,7 @@ def test_uncertain_can_follow_the_listed_model():
 
 
 def test_disagreeing_candidates_are_unknown():
-    from agi_consent.rules import SHIPPED_PATH, merge, read_toml
+    from agi_consent.core.rules import SHIPPED_PATH, merge, read_toml
     strict_pe = merge(read_toml(SHIPPED_PATH), {"CA-PE": {"model": "all-party"}})
     decision = decide(locate("+19025550100"), "CA-ON", strict_pe)
     assert decision.governing == "unknown" and decision.mode == "all-party"

@@ -5,13 +5,13 @@ import time
 
 import pytest
 
-from agi_consent import variables as v
-from agi_consent.agiproto import command
-from agi_consent.engine import Engine
-from agi_consent.fastagi import FastAgiServer
-from agi_consent.flow import Services
-from agi_consent.ledger import ThreadedLedger
-from agi_consent.testing import AsteriskPeer, Script, split_command
+from agi_consent.core import contract as v
+from agi_consent.core.engine import Engine
+from agi_consent.services import Services
+from agi_consent.store.ledger import ThreadedLedger
+from agi_consent.transport.fastagi import FastAgiServer
+from agi_consent.transport.wire import command
+from lab.fakes import AsteriskPeer, Script, split_command
 
 CA = "+14155550123"
 
@@ -203,6 +203,7 @@ async def test_sigterm_on_the_real_process_fails_in_flight_calls_closed(make_con
     path = tmp_path / "serve.toml"
     path.write_text(f'database = "{config.database}"\n[server]\nport = {port}\n'
                     f'[prompts]\ndirectory = "{config.prompts.directory}"\n'
+                    'languages = ["en", "fr"]\n'
                     f'[recording]\ndirectory = "{config.recording.directory}"\n')
     process = subprocess.Popen([str(Path(sys.prefix) / "bin" / "agi-consent"), "--config",
                                 str(path), "serve", "--grace", "0.5"], stderr=subprocess.DEVNULL)

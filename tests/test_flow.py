@@ -4,12 +4,13 @@ import json
 
 import pytest
 
-from agi_consent import variables as v
-from agi_consent.agiproto import AgiError
-from agi_consent.engine import Engine
-from agi_consent.flow import Services, run_guarded
-from agi_consent.ledger import Ledger
-from agi_consent.testing import FakeChannel, FakeSpeech
+from agi_consent.call.channel import ChannelError as AgiError
+from agi_consent.call.flow import run_guarded
+from agi_consent.core import contract as v
+from agi_consent.core.engine import Engine
+from agi_consent.services import Services
+from agi_consent.store.ledger import Ledger
+from lab.fakes import FakeChannel, FakeSpeech
 
 CA, NY, TX = "+14155550123", "+12125550123", "+12145550123"
 

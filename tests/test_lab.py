@@ -10,8 +10,9 @@ import asyncio
 import pytest
 
 from agi_consent import config as config_module
-from agi_consent import lab, store
-from agi_consent.labcalls import LabAmi, audio_seconds
+from agi_consent.store import schema as store
+from lab import asterisk as lab
+from lab.calls import LabAmi, audio_seconds
 
 pytestmark = pytest.mark.lab
 

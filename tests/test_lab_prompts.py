@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from agi_consent import config as config_module
-from agi_consent import lab, store
-from agi_consent.labcalls import LabAmi
+from agi_consent.store import schema as store
+from lab import asterisk as lab
+from lab.calls import LabAmi
 
 pytestmark = pytest.mark.lab
 

@@ -9,8 +9,9 @@ import wave
 import pytest
 
 from agi_consent import config as config_module
-from agi_consent import lab, store
-from agi_consent.labcalls import LabAmi
+from agi_consent.store import schema as store
+from lab import asterisk as lab
+from lab.calls import LabAmi
 
 pytestmark = pytest.mark.lab
 
@@ -19,7 +20,7 @@ FL = "+13055550123"  # all-party, and no region override from other lab tests
 
 def prompt_seconds():
     """Length of the question this caller hears, so the caller answers when it ends."""
-    from agi_consent.prompts import resolve
+    from agi_consent.call.prompts import resolve
     config = config_module.load(str(lab.LAB / "server.toml"))
     prompt = resolve(config, "consent-request-speech", "en", "US-FL")
     with wave.open(config_module.local_path(config, prompt.path) + ".wav") as audio:

@@ -2,8 +2,8 @@
 
 import json
 
-from agi_consent import nanp_table
-from agi_consent.nanp_table import subdivisions_for
+from tools import nanp_table
+from tools.nanp_table import subdivisions_for
 
 
 def test_shipped_table_matches_installed_phonenumbers():

@@ -3,7 +3,7 @@ territory, the phonenumbers quirks, international numbers and every kind of unkn
 
 import pytest
 
-from agi_consent.numbers import locate
+from agi_consent.core.numbering import locate
 
 US_AREA_CODES = {
     "AL": "205", "AK": "907", "AZ": "602", "AR": "501", "CA": "415", "CO": "303", "CT": "203",

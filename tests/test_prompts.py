@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agi_consent import prompt_admin, store
-from agi_consent.audio import decode
+from agi_consent.admin import prompts as prompt_admin
+from agi_consent.admin.audio import decode
+from agi_consent.call.prompts import PromptMissing, choose_language, region_chain, resolve
 from agi_consent.cli import main
-from agi_consent.prompts import PromptMissing, choose_language, region_chain, resolve
+from agi_consent.store import schema as store
 
 from .conftest import write_wav
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from agi_consent.rules import SHIPPED_PATH, RulesError, load_rules, merge, read_toml
+from agi_consent.core.rules import SHIPPED_PATH, RulesError, load_rules, merge, read_toml
 
 US_ALL_PARTY = {"CA", "CT", "DE", "FL", "IL", "MD", "MA", "MT", "NV", "NH", "PA", "WA"}
 US_STATES = ("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT "

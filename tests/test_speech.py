@@ -7,8 +7,8 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
+from agi_consent.call.speech import Classifier, judge
 from agi_consent.cli import main
-from agi_consent.speech import Classifier, judge
 
 VOICES = (("en-us", 150), ("en-gb", 175), ("en-us+f3", 130))
 
@@ -96,7 +96,7 @@ def test_empty_recording_is_unknown(classifier, folder):
     ("no thank", "no"), ("no i", "no"), ("yes i", "unknown"), ("i do", "unknown"),
     ("maybe", "unknown"), ("", "unknown"), ("i don't know", "unknown")])
 def test_judgement_rules(text, answer):
-    from agi_consent.phrases import ACCEPT, DECLINE
+    from agi_consent.core.phrases import ACCEPT, DECLINE
     assert judge(text, ACCEPT, DECLINE) == answer
 
 

@@ -6,7 +6,8 @@ import sqlite3
 
 import pytest
 
-from agi_consent import ledger, store
+from agi_consent.store import ledger
+from agi_consent.store import schema as store
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ import sys
 
 from asterisk.agi import AGI
 
-from .agiproto import AgiError, Hangup, is_out_of_band, parse_reply, reply_complete
-from .channel import AgiChannel
+from ..call.channel import ChannelError, Hangup
+from .agi_channel import AgiChannel
+from .wire import is_out_of_band, parse_reply, reply_complete
 
 
 class _Timeout(Exception):
@@ -40,7 +41,7 @@ class StdioConnection:
         try:
             return self._reply()
         except _Timeout:
-            raise AgiError(f"no reply to {line.split(' ')[0]} within {timeout:.0f} s")
+            raise ChannelError(f"no reply to {line.split(' ')[0]} within {timeout:.0f} s")
         except BrokenPipeError:
             raise Hangup("Asterisk closed the pipe")
         finally:
@@ -60,17 +61,13 @@ class StdioConnection:
 
 
 def build_services():
-    from . import config as config_module
-    from .engine import Engine
-    from .flow import Services
-    from .ledger import Ledger
+    from .. import config, services
 
-    config = config_module.load()
-    return Services(config, Engine(config), Ledger(config.database), "classic")
+    return services.build(config.load(), "classic")
 
 
 async def run(agi):
-    from .flow import run_guarded
+    from ..call.flow import run_guarded
 
     channel = AgiChannel(StdioConnection(agi).send, agi.env)
     try:
@@ -82,13 +79,13 @@ async def run(agi):
 
 
 async def setup_failed(channel, error):
-    from . import variables as v
+    from ..core import contract as v
 
     sys.stderr.write(f"agi-consent: {error}\n")
     try:
         await channel.set_variable(v.RESULT, v.ERROR)
         await channel.set_variable(v.RECORDING, "")
-    except (AgiError, Hangup):
+    except (ChannelError, Hangup):
         pass
     return v.ERROR
 

@@ -4,7 +4,7 @@ Loaded once per process (the daemon keeps it; a classic-AGI process builds it pe
 """
 
 from .decision import Policy, decide
-from .numbers import locate
+from .numbering import locate
 from .rules import load_rules, normalise_code
 
 

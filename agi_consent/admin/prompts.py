@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..call.prompts import NAMES, SPEECH_NAMES, PromptMissing, fingerprint, resolve, valid_language
+from ..config import local_path, shipped_prompts
+from ..core.rules import normalise_code
 from .audio import AudioRejected, convert
-from .config import PACKAGE_DIR, local_path
-from .prompts import NAMES, SPEECH_NAMES, PromptMissing, fingerprint, resolve, valid_language
-from .rules import normalise_code
 
-SHIPPED = PACKAGE_DIR.parent / "prompts"
 HISTORY = ".history"
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aiff", ".au"}
 
@@ -99,7 +98,7 @@ class Imported:
 
 def import_prompt(config, db, source, name, language, region=None, text=None, who=None):
     """Convert `source` and make it the prompt `name` for `language` (and `region`)."""
-    from . import store
+    from ..store import schema
 
     check_name(name)
     folder = target_folder(config, language, region)
@@ -122,7 +121,7 @@ def import_prompt(config, db, source, name, language, region=None, text=None, wh
     write_atomically(folder / f"{name}.sln16", converted.files["sln16"])
     write_atomically(wav_path, converted.files["wav"])  # last: the WAV is what lookup keys on
     new_sha256 = sha256_of(wav_path)
-    store.record_prompt_change(
+    schema.record_prompt_change(
         db, at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         who=who or os.environ.get("SUDO_USER") or getpass.getuser(), action="import",
         name=name, language=language, region=normalise_code(region) if region else "",
@@ -161,7 +160,7 @@ def regions_in(config, language):
 
 def source_of(config, prompt):
     relative = Path(prompt.path).relative_to(config.prompts.directory.rstrip("/"))
-    shipped = SHIPPED / f"{relative}.wav"
+    shipped = shipped_prompts() / f"{relative}.wav"
     return "shipped" if shipped.exists() and sha256_of(shipped) == prompt.sha256 else "site"
 
 

@@ -13,8 +13,8 @@ import wave
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .config import local_path
-from .rules import normalise_code
+from ..config import local_path
+from ..core.rules import normalise_code
 
 NAMES = ("consent-request", "notice", "notice-opt-out", "sorry", "consent-confirmed",
          "declined")

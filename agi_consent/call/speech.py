@@ -22,7 +22,7 @@ import wave
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from .phrases import ACCEPT, DECLINE, DECLINE_STARTS, NEGATIONS, OTHER
+from ..core.phrases import ACCEPT, DECLINE, DECLINE_STARTS, NEGATIONS, OTHER
 
 RATE = 16000
 PAD = b"\x00\x00" * (RATE * 3 // 10)  # 0.3 s: answers cut by silence detection start at once

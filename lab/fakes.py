@@ -1,4 +1,4 @@
-"""Test doubles shipped with the package (as panoramisk ships its own): a scripted channel
+"""Test doubles (kept out of the wheel; tests and benchmarks import them): a scripted channel
 for the flow, and `AsteriskPeer`, which plays Asterisk's side of a FastAGI session over a real
 socket (environment block, one reply per command, keys pressed on cue). The benchmark's load
 generator uses the peer too.
@@ -8,7 +8,7 @@ import asyncio
 import wave
 from dataclasses import dataclass, field
 
-from .agiproto import Hangup
+from agi_consent.call.channel import Hangup
 
 
 def split_command(line):
@@ -194,6 +194,6 @@ class FakeSpeech:
         self.channel = channel
 
     async def classify(self, path):
-        from .speech import Answer
+        from agi_consent.call.speech import Answer
         said = self.channel.script.said.pop(0) if self.channel.script.said else ""
         return Answer(self.ANSWERS.get(said, "unknown"), said, 0.5, 1.0)

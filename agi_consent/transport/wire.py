@@ -8,19 +8,11 @@ errors, and a bare `HANGUP` line that Asterisk may send between commands (out of
 import re
 from dataclasses import dataclass
 
-from .variables import ARGUMENTS, DIRECTIONS
+from ..call.channel import ChannelError, Hangup
 
 _REPLY = re.compile(r"^200 result=(?P<result>\S*)(?: \((?P<data>.*?)\))?"
                     r"(?: endpos=(?P<endpos>-?\d+))?\s*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class AgiError(RuntimeError):
-    """Asterisk answered with an error, or the conversation broke; the call fails closed."""
-
-
-class Hangup(Exception):  # noqa: N818 - it is an event, not an error
-    """The channel hung up (511, a HANGUP line, result=-1 with hangup, or EOF)."""
 
 
 @dataclass(frozen=True)
@@ -65,40 +57,8 @@ def parse_env_line(line):
 
 
 def route_of(env):
-    """`agi://host/consent?x=y` → `consent` (panoramisk keeps the query; we ignore it)."""
+    """`agi://host/consent?x=y` → `consent` (the query carries the shared secret, if any)."""
     return env.get("agi_network_script", "").split("?", 1)[0].strip("/")
-
-
-def positional_args(env):
-    args, n = [], 1
-    while f"agi_arg_{n}" in env:
-        args.append(env[f"agi_arg_{n}"])
-        n += 1
-    return args
-
-
-class BadArguments(ValueError):
-    pass
-
-
-def parse_args(values):
-    """`key=value` AGI arguments (any order) → dict; unknown keys or values are an error."""
-    parsed = {}
-    for value in values:
-        if not value:
-            continue
-        key, sep, item = value.partition("=")
-        key = key.strip().lower()
-        if not sep or key not in ARGUMENTS:
-            raise BadArguments(f"AGI argument '{value}' is not one of "
-                               f"{', '.join(a + '=' for a in ARGUMENTS)}")
-        if item.strip():  # an empty value (a Gosub argument left out) means "use the default"
-            parsed[key] = item.strip()
-    direction = parsed.get("direction") or "inbound"
-    if direction not in DIRECTIONS:
-        raise BadArguments(f"direction must be inbound or outbound, not '{direction}'")
-    parsed["direction"] = direction
-    return parsed
 
 
 def is_out_of_band(line):
@@ -112,22 +72,22 @@ def reply_complete(lines):
 
 
 def parse_reply(lines):
-    """Parse one complete reply (see reply_complete) into a Reply; raise Hangup or AgiError."""
+    """Parse one complete reply (see reply_complete) into a Reply; raise Hangup or ChannelError."""
     line = lines[0].rstrip("\r\n")
     if line.startswith("200 "):
         match = _REPLY.match(line)
         if not match:
-            raise AgiError(f"unreadable AGI reply: {line[:80]!r}")
+            raise ChannelError(f"unreadable AGI reply: {line[:80]!r}")
         endpos = match.group("endpos")
         return Reply(match.group("result"), match.group("data"),
                      int(endpos) if endpos is not None else None)
     if line.startswith("511"):
         raise Hangup("command not permitted on a dead channel")
     if line.startswith("510"):
-        raise AgiError("Asterisk does not know this AGI command (510)")
+        raise ChannelError("Asterisk does not know this AGI command (510)")
     if line.startswith("520-"):
         usage = " ".join(part.strip() for part in lines[1:-1])
-        raise AgiError(f"AGI usage error (520): {usage[:200]}")
+        raise ChannelError(f"AGI usage error (520): {usage[:200]}")
     if line.startswith("520"):
-        raise AgiError("AGI usage error (520)")
-    raise AgiError(f"unexpected AGI reply: {line[:80]!r}")
+        raise ChannelError("AGI usage error (520)")
+    raise ChannelError(f"unexpected AGI reply: {line[:80]!r}")

@@ -1,12 +1,11 @@
-"""The small channel interface the consent flow is written against, once.
+"""The call's channel interface over AGI: what each command means, as res_agi.c answers it.
 
-`AgiChannel` implements it over any AGI line transport (FastAGI socket, classic stdin/stdout)
-given one coroutine: `send(line, timeout) -> Reply`. Tests drive the flow with a fake.
+`AgiChannel` works over any AGI line transport (FastAGI socket, classic stdin/stdout) given one
+coroutine: `send(line, timeout) -> Reply`.
 """
 
-from .agiproto import AgiError, Hangup, command
-
-__all__ = ["AgiChannel", "AgiError", "Hangup"]
+from ..call.channel import ChannelError, Hangup
+from .wire import command
 
 
 class AgiChannel:
@@ -32,7 +31,7 @@ class AgiChannel:
         if reply.number == -1:
             raise Hangup("channel gone during playback")
         if reply.number == 0 and not reply.endpos:
-            raise AgiError(f"Asterisk could not play {path}")
+            raise ChannelError(f"Asterisk could not play {path}")
         return reply.digit
 
     async def wait_digit(self, seconds):
@@ -53,7 +52,7 @@ class AgiChannel:
         if reply.data == "hangup" or (reply.number == -1 and reply.data == "waitfor"):
             raise Hangup("channel gone while recording the answer")
         if reply.data in ("writefile", "randomerror") or reply.number == -1:
-            raise AgiError(f"Asterisk could not record the answer to {path} ({reply.data})")
+            raise ChannelError(f"Asterisk could not record the answer to {path} ({reply.data})")
         return reply.digit if reply.data == "dtmf" else None
 
     async def set_variable(self, name, value):
@@ -62,7 +61,7 @@ class AgiChannel:
     async def exec(self, application, options=""):
         reply = await self.run("EXEC", application, options, wait=5.0)
         if reply.number == -2:
-            raise AgiError(f"Asterisk has no application {application}")
+            raise ChannelError(f"Asterisk has no application {application}")
         if reply.number == -1:
             raise Hangup(f"{application} failed on a dead channel")
         return reply

@@ -1,6 +1,6 @@
 """The real Asterisk lab: Asterisk 22 in a Debian sid chroot, started by the project itself.
 
-`python -m agi_consent.lab build|start|stop|demo`. The chroot is built once by mmdebstrap and
+`python -m lab build|start|stop|demo`. The chroot is built once by mmdebstrap and
 cached under `.lab/` (ignored by git). The shipped `asterisk-conf/` files are copied in and
 loaded as they are; the lab adds its own contexts (a caller side and a call-centre side), AMI
 on 127.0.0.1:15038 and the FastAGI server on 127.0.0.1:14573. Asterisk runs in a private mount
@@ -26,7 +26,8 @@ ETC = "/etc/agi-consent-lab"  # Asterisk's config dir inside the chroot
 AMI_PORT, AGI_PORT = 15038, 14573
 DEAD_AGI_PORT = 14599  # nothing listens here: a stopped server, as Asterisk sees it
 PACKAGES = ("asterisk", "asterisk-core-sounds-en-wav", "libexpat1")
-MIRROR = "http://deb.debian.org/debian"
+MIRROR_VARIABLE = "AGI_CONSENT_LAB_MIRROR"  # override; else this machine's apt sources
+APT_SOURCES = Path("/etc/apt")
 PROMPTS_IN = "/usr/share/agi-consent/prompts"
 RECORDINGS_IN = "/var/spool/asterisk/monitor/consent"
 DATABASE_IN = "/var/lib/agi-consent/consent.db"
@@ -42,6 +43,45 @@ def _need_root():
         raise LabError("The Asterisk lab needs root (chroot, mount namespaces); run it as root.")
 
 
+def _source_uris(text, deb822):
+    """Archive URIs of `deb` entries in one apt sources file (one-line or deb822 format)."""
+    uris = []
+    if deb822:
+        for stanza in text.split("\n\n"):
+            fields = dict(line.split(":", 1) for line in stanza.splitlines()
+                          if ":" in line and not line.startswith(("#", " ")))
+            if "deb" in fields.get("Types", "").split():
+                uris += fields.get("URIs", "").split()
+        return uris
+    for line in text.splitlines():
+        words = line.split("#")[0].split()
+        if words[:1] != ["deb"]:
+            continue
+        rest = words[1:]
+        if rest and rest[0].startswith("["):  # [arch=… signed-by=…] options
+            while rest and not rest[0].endswith("]"):
+                rest = rest[1:]
+            rest = rest[1:]
+        uris += rest[:1]
+    return uris
+
+
+def mirror(apt=APT_SOURCES):
+    """The Debian archive to build from: $AGI_CONSENT_LAB_MIRROR, else this machine's own."""
+    if os.environ.get(MIRROR_VARIABLE):
+        return os.environ[MIRROR_VARIABLE]
+    files = [(apt / "sources.list", False), *((f, False) for f in
+             sorted((apt / "sources.list.d").glob("*.list"))),
+             *((f, True) for f in sorted((apt / "sources.list.d").glob("*.sources")))]
+    for path, deb822 in files:
+        if path.is_file():
+            for uri in _source_uris(path.read_text(), deb822):
+                if uri.rstrip("/").endswith("/debian"):
+                    return uri
+    raise LabError(f"No Debian archive in {apt}'s sources; set {MIRROR_VARIABLE} to one "
+                   "(the URI of a Debian mirror).")
+
+
 def build():
     """Build the chroot once (about 30 s, 360 MB); reuse it afterwards."""
     _need_root()
@@ -54,7 +94,7 @@ def build():
     LAB.mkdir(parents=True, exist_ok=True)
     command = ["mmdebstrap", "--variant=minbase", "--aptopt=Acquire::Check-Valid-Until \"false\"",
                "--include=" + ",".join(PACKAGES), "--components=main", "sid", str(partial),
-               MIRROR]
+               mirror()]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise LabError("Building the Asterisk chroot failed (mmdebstrap exit "
@@ -367,18 +407,3 @@ def stop():
     _stop_pid("asterisk")
 
 
-def main(argv):
-    from . import labcalls
-
-    actions = {"build": lambda: print("lab image: " + ("built" if build() else "cached")),
-               "start": labcalls.start_and_report, "stop": stop, "demo": labcalls.demo}
-    if len(argv) != 1 or argv[0] not in actions:
-        sys.exit(f"usage: python -m agi_consent.lab {'|'.join(actions)}")
-    try:
-        actions[argv[0]]()
-    except LabError as error:
-        sys.exit(f"lab: {error}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

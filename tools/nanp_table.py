@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-TABLE_PATH = Path(__file__).parent / "data" / "nanp.json"
+TABLE_PATH = Path(__file__).resolve().parent.parent / "agi_consent" / "core" / "data" / "nanp.json"
 
 US_STATES = {
     "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",

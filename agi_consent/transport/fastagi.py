@@ -12,18 +12,17 @@ import contextlib
 import logging
 import signal
 
-from . import variables as v
-from .agiproto import (
-    AgiError,
-    Hangup,
+from ..call.channel import ChannelError, Hangup
+from ..call.flow import run_guarded
+from ..core import contract as v
+from .agi_channel import AgiChannel
+from .wire import (
     is_out_of_band,
     parse_env_line,
     parse_reply,
     reply_complete,
     route_of,
 )
-from .channel import AgiChannel
-from .flow import run_guarded
 
 log = logging.getLogger("agi_consent.fastagi")
 MAX_ENV_LINES = 200
@@ -63,7 +62,7 @@ class Connection:
     async def send(self, line, timeout):
         async with self.lock:
             if self.broken:
-                raise AgiError(self.broken)
+                raise ChannelError(self.broken)
             try:
                 self.writer.write(line.encode())
                 await self.writer.drain()
@@ -71,7 +70,7 @@ class Connection:
                     return await self._reply()
             except TimeoutError:
                 self.broken = f"no reply to {line.split(' ')[0]} within {timeout:.0f} s"
-                raise AgiError(self.broken)
+                raise ChannelError(self.broken)
             except asyncio.CancelledError:
                 self.broken = "cancelled while waiting for a reply"
                 raise

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from panoramisk import Manager
 
-from . import lab
+from . import asterisk as lab
 
 
 @dataclass
@@ -155,8 +155,8 @@ async def _demo_calls(secret):
 
 
 def _report(outcomes):
-    from . import config as config_module
-    from . import store
+    from agi_consent import config as config_module
+    from agi_consent.store import schema as store
 
     config = config_module.load(str(lab.LAB / "server.toml"))
     db = store.open_db(config.database)

@@ -1,0 +1,54 @@
+"""What `agi-consent serve` checks before it takes a call (and `serve --check` alone).
+
+A server that starts with missing prompts, an unwritable log or no recording folder would
+fail every call closed; refusing to start says so once, at deploy time, instead.
+"""
+
+import os
+import sqlite3
+
+from ..config import local_path
+from ..store.ledger import LogUnavailable
+
+
+def prompt_problems(config):
+    from .prompts import check
+
+    found = check(config)
+    if not found:
+        return []
+    return [f"{len(found)} prompt problem(s), the first: {found[0]} (run 'agi-consent prompts "
+            "check' for all, then import or rebuild them)"]
+
+
+def database_problems(config):
+    from ..store import schema
+
+    try:
+        schema.open_db(config.database).close()
+    except (OSError, sqlite3.Error, LogUnavailable) as error:
+        return [f"the consent log {config.database} cannot be created or migrated ({error}); "
+                "check the 'database' key and its folder's owner and permissions"]
+    return []
+
+
+def recording_problems(config):
+    root = config.asterisk_root
+    if root and not os.path.isdir(root):
+        return [f"asterisk_root {root} is not a folder this process can see; fix "
+                "'asterisk_root' or leave it empty"]
+    folder = local_path(config, config.recording.directory)
+    try:
+        os.makedirs(folder, mode=0o770, exist_ok=True)
+    except OSError as error:
+        return [f"the recording folder {folder} cannot be created ({error.strerror}); create "
+                "it and give this user write access (see 'Install on a production host')"]
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return [f"the recording folder {folder} is not writable by this user; add the user "
+                "to the folder's group and make it group-writable"]
+    return []
+
+
+def problems(config):
+    """Every reason the server must not start, as sentences; empty when ready."""
+    return [*prompt_problems(config), *database_problems(config), *recording_problems(config)]

@@ -1,0 +1,264 @@
+"""The consent call flow, written once against the channel interface.
+
+decide → answer → disclosure in the caller's language → answer by key or voice → MixMonitor for
+`granted` / `notified` only → contract variables → every step in the log. Each step takes the
+`Call`, which holds everything about this one call. `run_guarded` is the one error funnel both
+transports use: any failure logs, sets CONSENT_RESULT=error if the channel lives, and never
+starts MixMonitor.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ..config import local_path
+from ..core import contract as c
+from ..core.decision import ALL_PARTY, UNKNOWN
+from .calllog import CallLog, utc_now
+from .channel import Hangup
+from .prompts import PromptMissing, choose_language, resolve, sha256_file
+from .request import read_request
+
+log = logging.getLogger("agi_consent.flow")
+
+
+@dataclass
+class Call:
+    """One call: its channel, its log, the process's services and what the steps found."""
+
+    channel: object
+    services: object
+    log: CallLog
+    mode: str = ""
+    governing: str = ""
+    region: str | None = None  # the trunk's
+    prompt_region: str | None = None  # the governing jurisdiction, else the trunk's
+    language: str = ""
+    recording: str = ""
+
+    @property
+    def id(self):
+        return self.log.call_id
+
+    @property
+    def config(self):
+        return self.services.config
+
+
+def start(call):
+    """Log the call, validate what it asks for, and decide; returns the decision."""
+    env = call.channel.env
+    call.log.start(transport=call.services.transport, channel=env.get("agi_channel", "")[:256],
+                   uniqueid=env.get("agi_uniqueid", "")[:64])
+    request = read_request(env)
+    call.log.update(caller_id=request.caller_id)
+    call.log.event("call-start", channel=request.channel, args=list(request.args),
+                   language=request.channel_language)
+    engine = call.services.engine
+    call.region = engine.region_for(request.region, request.channel, request.dnid)
+    remote, decision = engine.decide(request.remote_number, call.region, request.direction)
+    call.mode, call.governing = decision.mode, decision.governing
+    call.prompt_region = decision.governing if decision.governing != UNKNOWN else call.region
+    remote_code = next((x.code for x in decision.verdicts
+                        if x.role == "remote" and x.code != UNKNOWN), None)
+    call.language = choose_language(request.lang, request.channel_language,
+                                    remote_code or call.region, call.config.prompts.language)
+    places = remote.subdivisions or ([remote.country] if remote.country else [])
+    call.log.update(remote_number=request.remote_number, remote_e164=remote.e164,
+                    direction=request.direction, trunk_region=call.region or "",
+                    remote_jurisdictions=",".join(places), mode=decision.mode,
+                    governing=decision.governing, rules_version=decision.rules_version,
+                    language=call.language,
+                    reasons=json.dumps(list(decision.reasons), ensure_ascii=False))
+    call.log.event("decision", **decision.as_dict(), language=call.language)
+    return decision
+
+
+async def play(call, name, keys=""):
+    prompt = resolve(call.config, name, call.language, call.prompt_region)
+    call.log.event("prompt", **prompt.evidence(), keys=keys)
+    digit = await call.channel.play(prompt.path, keys, prompt.seconds)
+    if digit:
+        call.log.event("input", key=digit, during="prompt")
+    return digit
+
+
+def dated_path(config, folder, name):
+    """`<recording.directory>/<folder>/YYYY/MM/DD/<name>`, as Asterisk sees it."""
+    day = datetime.now(UTC).strftime("%Y/%m/%d")
+    return "/".join(p for p in (config.recording.directory.rstrip("/"), folder, day, name) if p)
+
+
+def speech_enabled(call):
+    """Spoken answers need the server's decoders, a model for the language, the region's
+    leave, and sight of Asterisk's files (the answer is read from disk)."""
+    speech = call.config.speech
+    if call.services.speech is None or not speech.enabled or \
+            call.language not in speech.languages:
+        return False
+    if {call.region, call.governing} & set(speech.disabled_regions):
+        return False
+    root = call.config.asterisk_root
+    return not root or os.path.isdir(root)
+
+
+def offer_speech(call):
+    """Speech is offered only where the question can say so (its prompt exists)."""
+    if not speech_enabled(call):
+        return False
+    try:
+        resolve(call.config, "consent-request-speech", call.language, call.prompt_region)
+    except PromptMissing:
+        return False
+    return True
+
+
+async def listen(call, attempt, keys):
+    """The answer window: one RECORD FILE takes a key (which wins) or a spoken answer."""
+    config = call.config
+    path = dated_path(config, "answers", f"{call.id}-{attempt}")
+    local = local_path(config, path)
+    os.makedirs(os.path.dirname(local), mode=0o750, exist_ok=True)
+    digit = await call.channel.record(path, keys, config.speech.max_seconds,
+                                      config.speech.silence_seconds)
+    if digit:
+        call.log.event("input", key=digit, during="answer window", attempt=attempt)
+        return digit
+    try:
+        answer = await call.services.speech.classify(local + ".wav")
+        sha256 = await asyncio.get_running_loop().run_in_executor(None, sha256_file,
+                                                                  local + ".wav")
+        evidence = {"speech": answer.as_dict(), "audio": path + ".wav", "sha256": sha256}
+    except Exception as error:  # unreadable answer: no answer this time, never a yes
+        call.log.event("input", speech=None, audio=path + ".wav", error=str(error),
+                       attempt=attempt)
+        return None
+    call.log.event("input", attempt=attempt, **evidence)
+    return {"yes": config.flow.accept_key, "no": config.flow.decline_key}.get(answer.answer)
+
+
+async def ask_consent(call):
+    """All-party: ask, take the answer by key (or voice), re-prompt; granted/declined/no-answer."""
+    flow = call.config.flow
+    keys = flow.accept_key + flow.decline_key
+    spoken = offer_speech(call)
+    call.log.event("answer-mode", spoken=spoken)
+    request = "consent-request-speech" if spoken else "consent-request"
+    for attempt in range(1, flow.attempts + 1):
+        if attempt > 1:
+            await play(call, "sorry")
+        digit = await play(call, request, keys)
+        if not digit and spoken:
+            digit = await listen(call, attempt, keys)
+        elif not digit:
+            digit = await call.channel.wait_digit(flow.answer_timeout)
+            call.log.event("input", key=digit, during="wait", attempt=attempt)
+        if digit == flow.accept_key:
+            return c.GRANTED
+        if digit == flow.decline_key:
+            return c.DECLINED
+    return c.NO_ANSWER
+
+
+async def give_notice(call):
+    """One-party: play the notice; the optional opt-out key stops the recording."""
+    flow = call.config.flow
+    key = flow.opt_out_key
+    digit = await play(call, "notice-opt-out" if key else "notice", key)
+    if key and not digit:
+        digit = await call.channel.wait_digit(flow.answer_timeout)
+        call.log.event("input", key=digit, during="wait")
+    return c.OPTED_OUT if key and digit == key else c.NOTIFIED
+
+
+async def start_recording(call):
+    recording = call.config.recording
+    path = dated_path(call.config, "", f"{call.id}.{recording.format}")
+    options = f"{path},{recording.options}" if recording.options else path
+    await call.channel.exec("MixMonitor", options)
+    call.recording = path
+    call.log.event("recording-started", path=path, options=recording.options)
+
+
+async def set_contract_variables(call, result):
+    values = {c.RESULT: result, c.MODE: call.mode, c.JURISDICTION: call.governing or UNKNOWN,
+              c.ID: call.id, c.RECORDING: call.recording}
+    for name, value in values.items():
+        await call.channel.set_variable(name, value)
+    return values
+
+
+CLOSING = {c.GRANTED: "consent-confirmed", c.DECLINED: "declined", c.NO_ANSWER: "declined",
+           c.OPTED_OUT: "declined"}
+
+
+async def consent_flow(call):
+    decision = start(call)
+    if call.config.flow.answer_channel:
+        await call.channel.answer()
+    result = await (ask_consent(call) if decision.mode == ALL_PARTY else give_notice(call))
+    call.log.event("consent-result", result=result)
+    await call.log.commit()  # the evidence is durable before any recording starts
+    if result in c.RECORDS:
+        await start_recording(call)
+    values = await set_contract_variables(call, result)
+    call.log.event("variables-set", **values)
+    call.log.update(result=result, recording=call.recording, ended_at=utc_now())
+    await call.log.commit()
+    if result in CLOSING:
+        try:
+            await play(call, CLOSING[result])
+        except Hangup:
+            call.log.event("hangup", during="closing prompt")
+        await call.log.commit()
+    return result
+
+
+async def run_guarded(channel, services, call_id=None):
+    """Run one call through the flow; the single place where failures end fail-closed."""
+    call = Call(channel, services, CallLog(services.ledger, call_id or str(uuid.uuid4())))
+    try:
+        return await consent_flow(call)
+    except Hangup as hangup:
+        await _record_end(call, c.HANGUP, str(hangup))
+        await _best_effort(set_contract_variables(call, c.HANGUP))
+        return c.HANGUP
+    except (Exception, asyncio.CancelledError) as error:
+        log.error("call %s failed closed: %s", call.id, describe(error))
+        if call.recording:  # a step after MixMonitor failed: stop rather than guess
+            await _best_effort(channel.exec("StopMixMonitor"))
+            call.recording = ""
+        await _record_end(call, c.ERROR, describe(error))
+        await _best_effort(set_contract_variables(call, c.ERROR))
+        if isinstance(error, asyncio.CancelledError):
+            raise
+        return c.ERROR
+
+
+def describe(error):
+    if isinstance(error, asyncio.CancelledError):
+        return "server shutting down"
+    return f"{type(error).__name__}: {error}"
+
+
+async def _record_end(call, result, detail):
+    async def write():
+        if not call.log.started:
+            call.log.start()
+        call.log.event(result, detail=detail)
+        call.log.update(result=result, recording=call.recording, ended_at=utc_now(),
+                        error=detail if result == c.ERROR else None)
+        await call.log.commit()
+    await _best_effort(write())
+
+
+async def _best_effort(coroutine, seconds=5.0):
+    """Cleanup steps may fail too (dead channel, broken log); they must not raise."""
+    try:
+        await asyncio.wait_for(coroutine, seconds)
+    except (Exception, asyncio.CancelledError) as error:
+        log.warning("cleanup step failed: %s", error)

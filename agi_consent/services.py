@@ -1,0 +1,67 @@
+"""One process's services, wired in one place for both transports.
+
+Classic AGI (a process per call) gets the engine and a synchronous ledger, nothing heavy;
+the FastAGI server gets the writer thread and, when enabled, the speech decoders.
+"""
+
+import logging
+from dataclasses import dataclass
+
+log = logging.getLogger("agi_consent")
+
+
+class SetupError(RuntimeError):
+    """The services cannot start; the message is a sentence that says what to do."""
+
+
+@dataclass
+class Services:
+    config: object
+    engine: object
+    ledger: object
+    transport: str  # "fastagi" or "classic"
+    speech: object = None  # a SpeechService on the server; None: answers by key only
+
+    def close(self):
+        self.ledger.close()
+        if self.speech:
+            self.speech.close()
+
+
+def build(config, transport):
+    from .core.engine import Engine
+
+    engine = Engine(config)
+    if transport == "classic":
+        from .store.ledger import Ledger
+        return Services(config, engine, Ledger(config.database), transport)
+    from .store.ledger import ThreadedLedger
+    speech = start_speech(config)
+    try:
+        ledger = ThreadedLedger(config.database)
+    except Exception:
+        if speech:
+            speech.close()
+        raise
+    return Services(config, engine, ledger, transport, speech)
+
+
+def speech_settings(config):
+    return {"accept": config.speech.accept, "decline": config.speech.decline,
+            "confidence_threshold": config.speech.confidence_threshold,
+            "rescore": config.speech.rescore}
+
+
+def start_speech(config):
+    """Decoder processes for spoken answers, or None (keys only) with the reason logged."""
+    if not config.speech.enabled:
+        return None
+    from .call.speech import SpeechService, SpeechUnavailable
+    try:
+        return SpeechService(speech_settings(config), config.speech.workers)
+    except SpeechUnavailable as error:
+        log.warning("%s", error)
+        return None
+    except RuntimeError as error:  # a phrase pocketsphinx's dictionary does not know
+        raise SetupError(f"Speech cannot start ({error}); check speech.accept and "
+                         "speech.decline, or set speech.enabled = false.")

@@ -1,0 +1,55 @@
+"""`agi-consent serve` refuses to start, with one sentence and exit 2, when a call could only
+fail; `serve --check` runs the same checks alone."""
+
+from click.testing import CliRunner
+
+from agi_consent.cli import main
+
+
+def serve_check(config_file):
+    return CliRunner().invoke(main, ["--config", str(config_file), "serve", "--check"])
+
+
+def write_config(tmp_path, prompt_dir, **paths):
+    values = {"database": str(tmp_path / "log" / "consent.db"),
+              "recording": str(tmp_path / "spool"), "prompts": str(prompt_dir), **paths}
+    path = tmp_path / "site.toml"
+    path.write_text(f'database = "{values["database"]}"\n'
+                    f'[recording]\ndirectory = "{values["recording"]}"\n'
+                    f'[prompts]\ndirectory = "{values["prompts"]}"\nlanguages = ["en", "fr"]\n')
+    return path
+
+
+def test_ready_site_passes(tmp_path, prompt_dir):
+    result = serve_check(write_config(tmp_path, prompt_dir))
+    assert result.exit_code == 0 and result.output.startswith("preflight ok")
+
+
+def test_missing_prompts_refuse(tmp_path, prompt_dir):
+    (prompt_dir / "fr" / "notice.wav").unlink()
+    result = serve_check(write_config(tmp_path, prompt_dir))
+    assert result.exit_code == 2
+    assert "Not starting" in result.output and "prompt problem" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unwritable_database_folder_refuses(tmp_path, prompt_dir):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")  # even root cannot create a folder inside a file
+    result = serve_check(write_config(tmp_path, prompt_dir,
+                                      database=str(blocker / "consent.db")))
+    assert result.exit_code == 2 and "consent log" in result.output
+
+
+def test_unusable_recording_folder_refuses(tmp_path, prompt_dir):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    result = serve_check(write_config(tmp_path, prompt_dir, recording=str(blocker / "spool")))
+    assert result.exit_code == 2 and "recording folder" in result.output
+
+
+def test_bad_config_refuses(tmp_path, prompt_dir):
+    path = write_config(tmp_path, prompt_dir)
+    path.write_text(path.read_text() + "[flow]\nattempts = 0\n")
+    result = serve_check(path)
+    assert result.exit_code == 2 and "flow.attempts" in result.output
