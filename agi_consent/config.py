@@ -4,6 +4,7 @@ Looked up from `--config`, else `$AGI_CONSENT_CONFIG`, else defaults. Every key 
 for name and type; an error names the file and the key and says what would be valid.
 """
 
+import ipaddress
 import os
 import sys
 import tomllib
@@ -49,12 +50,36 @@ def default_database():
     return str(Path(base) / "agi-consent" / "consent.db")
 
 
+def read_secret_file(path, key):
+    """A secret from an owner-only file: never in the config, never in a group- or
+    world-readable file."""
+    try:
+        mode = os.stat(path).st_mode
+        if mode & 0o077:
+            raise ConfigError(f"{path} ({key}) is readable by others (mode {mode & 0o777:o}); "
+                              f"make it owner-only: chmod 600 {path}.")
+        with open(path, encoding="utf-8") as handle:
+            secret = handle.read().strip()
+    except OSError as error:
+        raise ConfigError(f"{key} {path} cannot be read ({error.strerror}).")
+    if not secret:
+        raise ConfigError(f"{key} {path} is empty.")
+    return secret
+
+
 @dataclass(frozen=True)
 class Server:
     host: str = "127.0.0.1"
     port: int = 4573
     env_timeout: float = 5.0  # seconds for Asterisk to send the AGI environment
     command_timeout: float = 60.0  # seconds for any one AGI command to answer
+    max_sessions: int = 2000  # concurrent AGI sessions; more are refused (the gate goes on)
+    allowed_peers: list = field(default_factory=list)  # addresses/networks; empty: any
+    secret_file: str = ""  # owner-only file with the secret the AGI URL must carry
+
+    def read_secret(self):
+        return read_secret_file(self.secret_file, "server.secret_file") \
+            if self.secret_file else ""
 
 
 @dataclass(frozen=True)
@@ -232,7 +257,18 @@ def _check_speech(speech, source):
         _fail(source, "'speech.disabled_regions' takes region codes.")
 
 
-SECTION_CHECKS = {"flow": _check_flow, "recording": _check_recording,
+def _check_server(server, source):
+    if server.max_sessions < 1 or server.env_timeout <= 0 or server.command_timeout <= 0:
+        _fail(source, "'server.max_sessions' must be ≥ 1 and the server timeouts > 0.")
+    for peer in server.allowed_peers:
+        try:
+            ipaddress.ip_network(str(peer), strict=False)
+        except ValueError:
+            _fail(source, f"'server.allowed_peers' takes addresses or networks such as "
+                  f"\"127.0.0.1\" or \"10.0.0.0/24\", not {peer!r}.")
+
+
+SECTION_CHECKS = {"server": _check_server, "flow": _check_flow, "recording": _check_recording,
                   "prompts": _check_prompts, "speech": _check_speech}
 
 

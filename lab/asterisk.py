@@ -180,7 +180,7 @@ CONSENT_AGI=agi://127.0.0.1:{agi_port}/consent
 [lab-pbx]
 exten => s,1,Set(CHANNEL(hangup_handler_push)=lab-done,s,1)
  same => n,Gosub(consent-gate,s,1(${{LAB_REGION}},${{LAB_DIRECTION}},${{LAB_NUMBER}},${{LAB_LANG}}))
- same => n,UserEvent(LabGate,Tag: ${{LAB_TAG}},Result: ${{CONSENT_RESULT}},Mode: ${{CONSENT_MODE}},Jurisdiction: ${{CONSENT_JURISDICTION}},Id: ${{CONSENT_ID}},Recording: ${{CONSENT_RECORDING}},AgiStatus: ${{AGISTATUS}})
+ same => n,UserEvent(LabGate,Tag: ${{LAB_TAG}},Result: ${{CONSENT_RESULT}},Mode: ${{CONSENT_MODE}},Jurisdiction: ${{CONSENT_JURISDICTION}},Id: ${{CONSENT_ID}},Recording: ${{CONSENT_RECORDING}},AgiStatus: ${{AGISTATUS}},MixMon: ${{MIXMONITOR(${{CONSENT_MIXMON_ID}},filename)}})
  same => n,Playback(tt-weasels)
  same => n,Hangup()
 

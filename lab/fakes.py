@@ -38,7 +38,9 @@ def split_command(line):
 class Script:
     """What the simulated caller does: keys to press, one per prompt or wait, in order.
 
-    A key of None means "press nothing"; "hangup" hangs up at that point.
+    A key of None means "press nothing"; "hangup" hangs up at that point. `missing` holds
+    prompt paths Asterisk cannot open. Recorders started with MixMonitor's i() option stay in
+    `recorders` (ID -> file) until StopMixMonitor, as app_mixmonitor keeps its datastore.
     """
 
     keys: list = field(default_factory=list)
@@ -46,39 +48,91 @@ class Script:
     variables: dict = field(default_factory=dict)
     commands: list = field(default_factory=list)
     mixmonitor: list = field(default_factory=list)
+    recorders: dict = field(default_factory=dict)
+    missing: set = field(default_factory=set)
+    hung_up: bool = False
 
     def next_key(self):
         return self.keys.pop(0) if self.keys else None
 
 
+DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
+DEAD_SAFE = ("EXEC", "GET VARIABLE", "SET VARIABLE", "VERBOSE", "NOOP", "GET FULL")
+
+
+def start_mixmonitor(script, options):
+    """MixMonitor(file,options): the i(VAR) option stores the recorder's ID in VAR."""
+    path, _, flags = options.partition(",")
+    script.mixmonitor.append(options)
+    if "i(" in flags:
+        variable = flags.split("i(", 1)[1].split(")", 1)[0]
+        recorder = f"0x{0x55aa0000 + len(script.mixmonitor):x}"
+        script.variables[variable] = recorder
+        script.recorders[recorder] = path
+
+
+def write_answer(path, seconds=1.0):
+    """The answer window's audio as Asterisk leaves it (8 kHz WAV); the words are in `said`."""
+    with wave.open(path, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(8000)
+        audio.writeframes(b"\x00\x00" * int(8000 * seconds))
+
+
+def stop_mixmonitor(script, recorder=""):
+    """StopMixMonitor(id); without an ID Asterisk stops the first recorder it finds."""
+    recorder = recorder or next(iter(script.recorders), "")
+    script.recorders.pop(recorder, None)
+
+
+def get_variable(script, name):
+    if name.startswith("MIXMONITOR(") and name.endswith(",filename)"):
+        return script.recorders.get(name[len("MIXMONITOR("):-len(",filename)")])
+    return script.variables.get(name)
+
+
 def asterisk_reply(words, script):
     """Asterisk's reply to one command (as res_agi.c would send it)."""
     name = " ".join(words[:2]).upper()
+    if script.hung_up and not name.startswith(DEAD_SAFE):
+        return DEAD
     if name.startswith("ANSWER"):
         return "200 result=0"
+    if name == "CHANNEL STATUS":
+        return "200 result=6"
     if name in ("STREAM FILE", "WAIT FOR"):
+        if name == "STREAM FILE" and words[2] in script.missing:
+            return "200 result=-1 endpos=0"
         key = script.next_key()
         if key == "hangup":
-            return "200 result=-1 endpos=0"
+            script.hung_up = True
+            return "200 result=-1 endpos=0" if name == "STREAM FILE" else "200 result=-1"
         if name == "STREAM FILE":
             return f"200 result={ord(key) if key else 0} endpos={800 if key else 16000}"
         return f"200 result={ord(key) if key else 0}"
     if name == "RECORD FILE":
         key = script.next_key()
         if key == "hangup":
+            script.hung_up = True
             return "200 result=-1 (hangup) endpos=0"
         if key and len(key) == 1:
             return f"200 result={ord(key)} (dtmf) endpos=800"
+        write_answer(f"{words[2]}.wav")
+        if key and key.startswith("say:"):
+            script.said.append(key[4:])
         return "200 result=0 (timeout) endpos=16000"
     if name == "SET VARIABLE":
         script.variables[words[2]] = words[3]
         return "200 result=1"
     if name == "GET VARIABLE":
-        value = script.variables.get(words[2])
+        value = get_variable(script, words[2])
         return f"200 result=1 ({value})" if value is not None else "200 result=0"
     if name.startswith("EXEC"):
         if words[1].lower() == "mixmonitor":
-            script.mixmonitor.append(words[2])
+            start_mixmonitor(script, words[2])
+        elif words[1].lower() == "stopmixmonitor":
+            stop_mixmonitor(script, words[2] if len(words) > 2 else "")
         return "200 result=0"
     return "200 result=1"
 
@@ -95,9 +149,11 @@ class AsteriskPeer:
                     "agi_type": "PJSIP", "agi_uniqueid": "1700000000.1",
                     "agi_callerid": "+12125550123", "agi_dnid": "5551000", **(env or {})}
 
-    async def call(self, args=(), replies=None):
+    async def call(self, args=(), replies=None, pace=0.0):
         """Run one session; `replies(words, script)` may override replies (return None to
-        use Asterisk's normal one). Returns the script with everything that was sent."""
+        use Asterisk's normal one, "close" to hang up the socket, "stall" to never answer).
+        `pace` seconds pass before each reply (a caller taking their time).
+        Returns the script with everything that was sent."""
         reader, writer = await asyncio.open_connection(self.host, self.port)
         env = dict(self.env)
         for n, arg in enumerate(args, 1):
@@ -116,6 +172,10 @@ class AsteriskPeer:
                     reply = asterisk_reply(words, self.script)
                 if reply == "close":
                     break
+                if reply == "stall":
+                    continue
+                if pace:
+                    await asyncio.sleep(pace)
                 writer.write(reply.encode() + b"\n")
                 await writer.drain()
         finally:
@@ -161,11 +221,7 @@ class FakeChannel:
         key = self.script.next_key()
         if key == "hangup":
             raise Hangup("caller hung up")
-        with wave.open(f"{path}.wav", "wb") as audio:
-            audio.setnchannels(1)
-            audio.setsampwidth(2)
-            audio.setframerate(8000)
-            audio.writeframes(b"\x00\x00" * 8000)
+        write_answer(f"{path}.wav")
         if key and key.startswith("say:"):
             self.script.said.append(key[4:])
             return None
@@ -175,10 +231,16 @@ class FakeChannel:
         await self._step("set_variable", name, value)
         self.script.variables[name] = value
 
+    async def get_variable(self, name):
+        await self._step("get_variable", name)
+        return get_variable(self.script, name)
+
     async def exec(self, application, options=""):
         await self._step("exec", application, options)
         if application == "MixMonitor":
-            self.script.mixmonitor.append(options)
+            start_mixmonitor(self.script, options)
+        elif application == "StopMixMonitor":
+            stop_mixmonitor(self.script, options)
 
     @property
     def variables(self):
@@ -186,14 +248,15 @@ class FakeChannel:
 
 
 class FakeSpeech:
-    """Stands in for SpeechService: hears what the FakeChannel's caller said."""
+    """Stands in for SpeechService: hears what the scripted caller said (a FakeChannel's, or
+    an AsteriskPeer's script)."""
 
     ANSWERS = {"yes": "yes", "i agree": "yes", "no": "no", "i don't agree": "no"}
 
     def __init__(self, channel):
-        self.channel = channel
+        self.script = getattr(channel, "script", channel)
 
     async def classify(self, path):
         from agi_consent.call.speech import Answer
-        said = self.channel.script.said.pop(0) if self.channel.script.said else ""
+        said = self.script.said.pop(0) if self.script.said else ""
         return Answer(self.ANSWERS.get(said, "unknown"), said, 0.5, 1.0)

@@ -21,7 +21,18 @@ def test_gate_sets_and_documents_every_contract_variable():
 def test_gate_fails_closed_on_agistatus():
     gate = (CONF / "extensions-agi-consent.conf").read_text()
     assert '"${AGISTATUS}" != "SUCCESS"' in gate and "Set(CONSENT_RESULT=error)" in gate
+    assert '"${CONSENT_RESULT}" = ""' in gate  # no answer from the plugin is an error
     assert "Set(CONSENT_RECORDING=)" in gate
+
+
+def test_gate_stops_the_recorder_unless_granted_or_notified():
+    gate = (CONF / "extensions-agi-consent.conf").read_text()
+    lines = [line for line in gate.splitlines() if line.startswith((" same", "exten"))]
+    stop = next(n for n, line in enumerate(lines) if "StopMixMonitor(${CONSENT_MIXMON_ID})" in line)
+    skip = next(n for n, line in enumerate(lines) if "?done)" in line)
+    assert '"granted"' in lines[skip] and '"notified"' in lines[skip] and skip < stop
+    assert lines.index(" same => n,Set(CONSENT_MIXMON_ID=)") < next(
+        n for n, line in enumerate(lines) if "AGI(" in line)  # no stale ID from earlier
 
 
 def test_every_shipped_file_states_its_contract():

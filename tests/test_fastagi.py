@@ -38,7 +38,7 @@ async def test_granted_call_over_the_socket(server, db_rows):
     script = await peer(server, ["1"]).call(["region=US-NY"])
     assert script.variables[v.RESULT] == "granted"
     assert script.variables[v.JURISDICTION] == "US-CA"
-    assert script.mixmonitor and script.mixmonitor[0] == script.variables[v.RECORDING]
+    assert script.mixmonitor[0] == f"{script.variables[v.RECORDING]},i({v.MIXMON_ID})"
     call, events = db_rows(server.config, script.variables[v.ID])
     assert call["result"] == "granted" and call["transport"] == "fastagi"
 
@@ -69,6 +69,7 @@ async def test_client_closing_before_env_does_not_stall_others(server):
 async def test_unsolicited_hangup_line_does_not_shift_replies(server):
     def replies(words, script):
         if words[:2] == ["STREAM", "FILE"] and "consent-request" in words[2]:
+            script.hung_up = True
             return "HANGUP\n200 result=-1 endpos=1200"
         return None
     script = await peer(server).call(["region=US-NY"], replies)

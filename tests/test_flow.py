@@ -44,14 +44,15 @@ async def test_ca_caller_presses_1_is_granted_and_recorded(services, db_rows):
     assert channel.variables[v.JURISDICTION] == "US-CA"
     assert channel.variables[v.ID] == "call-1"
     assert channel.variables[v.RECORDING].endswith("/call-1.wav")
-    assert channel.script.mixmonitor == [channel.variables[v.RECORDING]]
+    assert channel.script.mixmonitor == [f"{channel.variables[v.RECORDING]},i({v.MIXMON_ID})"]
     assert played(channel) == ["consent-request", "consent-confirmed"]
     call, events = db_rows(svc.config, "call-1")
     assert call["result"] == "granted" and call["governing"] == "US-CA"
     assert call["recording"] == channel.variables[v.RECORDING]
     kinds = [e["kind"] for e in events]
     assert kinds == ["call-start", "decision", "answer-mode", "prompt", "input",
-                     "consent-result", "recording-started", "variables-set", "prompt"]
+                     "consent-result", "recording-requested", "recording-started",
+                     "variables-set", "prompt"]
     assert kinds.index("consent-result") < kinds.index("recording-started")
     prompt = json.loads(events[3]["detail"])
     assert prompt["name"] == "consent-request" and len(prompt["sha256"]) == 64
@@ -127,8 +128,9 @@ async def test_any_channel_fault_fails_closed(services, db_rows, method):
         assert channel.variables[v.RESULT] == "error"
     assert not channel.variables.get(v.RECORDING)
     stopped = [c for c in channel.calls if c[:2] == ("exec", "StopMixMonitor")]
-    # MixMonitor ran only after the "1", and a fault after it stops the recording
-    assert len(channel.script.mixmonitor) == len(stopped) == (method == "set_variable")
+    # MixMonitor ran only after the "1"; a fault from its request on stops the recording
+    assert len(channel.script.mixmonitor) == (method == "set_variable")
+    assert len(stopped) == (method in ("exec", "set_variable"))
 
 
 async def test_missing_prompt_fails_closed(services, prompt_dir):
@@ -154,7 +156,7 @@ async def test_bad_arguments_fail_closed(services):
 
 async def test_unwritable_log_fails_closed(services, tmp_path):
     svc = services()
-    svc.ledger.connection.execute("DROP TABLE events")
+    svc.ledger.writer.connection.execute("DROP TABLE events")
     result, channel = await run(svc, keys=["1"])
     assert result == v.ERROR and not channel.script.mixmonitor
     assert channel.variables[v.RESULT] == "error"

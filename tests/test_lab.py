@@ -90,6 +90,30 @@ def test_ca_caller_on_ny_trunk_presses_1(outcomes, evidence, prefix):
     assert call["transport"] == ("classic" if prefix else "fastagi")
     assert events.index("consent-result") < events.index("recording-started")
     assert_recorded(outcome, call, evidence)
+    assert outcome["MixMon"] == outcome["Recording"]  # the recorder is attached after the gate
+    assert outcome.continued
+
+
+def test_gate_stops_a_recording_the_plugin_could_not(running_lab):
+    """A plugin that starts MixMonitor and loses its link before answering: the gate turns the
+    empty result into error and stops the recorder by CONSENT_MIXMON_ID."""
+    async def broken_plugin(reader, writer):
+        while (await reader.readline()).strip():
+            pass  # the environment
+        path = f"{lab.RECORDINGS_IN}/broken-plugin"
+        writer.write(f'EXEC MixMonitor "{path}.wav,i(CONSENT_MIXMON_ID)"\n'.encode())
+        await writer.drain()
+        await reader.readline()  # 200 result=0: recording
+        writer.close()  # ... and the link is gone
+
+    async def place():
+        server = await asyncio.start_server(broken_plugin, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server, LabAmi(running_lab) as ami:
+            return await ami.call(CA, "accept", "US-NY", agi=f"agi://127.0.0.1:{port}/consent")
+    outcome = asyncio.run(place())
+    assert outcome["Result"] == "error" and outcome["Recording"] == ""
+    assert outcome["MixMon"] == "", "the gate stopped the recorder"
     assert outcome.continued
 
 

@@ -115,3 +115,24 @@ def test_cli_classify_bad_input(folder):
     assert result.exit_code == 2 and "not a readable WAV" in result.output
     missing = CliRunner().invoke(main, ["speech", "classify", str(folder / "none.wav")])
     assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+
+async def test_speech_pool_recovers_from_a_dead_worker(folder):
+    import os
+    import signal
+
+    from agi_consent.call.speech import SpeechService, SpeechUnavailable
+    from agi_consent.config import Config
+    from agi_consent.services import speech_settings
+
+    service = SpeechService(speech_settings(Config()), workers=1, timeout=20)
+    try:
+        answer = say(folder, "yes")
+        assert (await service.classify(answer)).answer == "yes"
+        for pid in list(service.pool._processes):  # the decoder process dies (OOM killer)
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(SpeechUnavailable, match="restarted"):
+            await service.classify(answer)
+        assert (await service.classify(answer)).answer == "yes"  # the next caller is heard
+    finally:
+        service.close()

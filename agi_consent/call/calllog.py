@@ -1,7 +1,9 @@
-"""The flow's view of the consent log: one call's rows, numbered in order, through a ledger.
+"""The flow's view of the consent log: one call's rows, numbered in order.
 
-The ledger (`store.ledger`) is whatever the process built: a synchronous writer for classic AGI,
-one writer thread for the server. Both take `submit(operation)` and `await barrier(call_id, seq)`.
+Rows wait here and go to the ledger together at the call's commit points (the consent result
+before MixMonitor, the call's end): one transaction per commit point, shared across calls, and
+a commit that either covers every row of the call so far or raises. Rows of a failed commit
+stay pending and go again with the next one, so the error path still logs the whole call.
 """
 
 from datetime import UTC, datetime
@@ -17,18 +19,21 @@ class CallLog:
         self.call_id = call_id
         self.seq = 0  # events are numbered here, in the order the flow took its steps
         self.started = False
+        self.pending = []
 
     def start(self, **fields):
         self.started = True
-        self.ledger.submit(("start", self.call_id, {"started_at": utc_now(), **fields}))
+        self.pending.append(("start", {"started_at": utc_now(), **fields}))
 
     def update(self, **fields):
-        self.ledger.submit(("update", self.call_id, fields))
+        self.pending.append(("update", fields))
 
     def event(self, kind, **detail):
         self.seq += 1
-        self.ledger.submit(("event", self.call_id, (self.seq, utc_now(), kind, detail)))
+        self.pending.append(("event", (self.seq, utc_now(), kind, detail)))
 
     async def commit(self):
-        """Wait until this call's rows are durable; raises LogUnavailable if any failed."""
-        await self.ledger.barrier(self.call_id)
+        """Every row so far is durably in the log, or LogUnavailable."""
+        rows = list(self.pending)
+        await self.ledger.commit(self.call_id, rows, self.seq)
+        del self.pending[:len(rows)]

@@ -33,4 +33,7 @@ class Channel(Protocol):
 
     async def set_variable(self, name: str, value: str) -> None: ...
 
+    async def get_variable(self, name: str):
+        """A channel variable or function value (`MIXMONITOR(id,filename)`), or None."""
+
     async def exec(self, application: str, options: str = ""): ...

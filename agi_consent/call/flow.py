@@ -19,9 +19,9 @@ from ..config import local_path
 from ..core import contract as c
 from ..core.decision import ALL_PARTY, UNKNOWN
 from .calllog import CallLog, utc_now
-from .channel import Hangup
+from .channel import ChannelError, Hangup
 from .prompts import PromptMissing, choose_language, resolve, sha256_file
-from .request import read_request
+from .request import BadRequest, read_request
 
 log = logging.getLogger("agi_consent.flow")
 
@@ -38,7 +38,10 @@ class Call:
     region: str | None = None  # the trunk's
     prompt_region: str | None = None  # the governing jurisdiction, else the trunk's
     language: str = ""
-    recording: str = ""
+    recording: str = ""  # the MixMonitor file once requested, until it is known stopped
+    mixmon_id: str = ""
+    peer: str = ""  # the FastAGI client's address, logged
+    problem: str | None = None  # what the transport found wrong with the environment
 
     @property
     def id(self):
@@ -54,10 +57,12 @@ def start(call):
     env = call.channel.env
     call.log.start(transport=call.services.transport, channel=env.get("agi_channel", "")[:256],
                    uniqueid=env.get("agi_uniqueid", "")[:64])
+    if call.problem:
+        raise BadRequest(call.problem)
     request = read_request(env)
     call.log.update(caller_id=request.caller_id)
     call.log.event("call-start", channel=request.channel, args=list(request.args),
-                   language=request.channel_language)
+                   language=request.channel_language, peer=call.peer)
     engine = call.services.engine
     call.region = engine.region_for(request.region, request.channel, request.dnid)
     remote, decision = engine.decide(request.remote_number, call.region, request.direction)
@@ -176,17 +181,51 @@ async def give_notice(call):
 
 
 async def start_recording(call):
+    """MixMonitor with an ID, requested only after the request itself is in the log, and
+    believed only once Asterisk shows the recorder attached (MixMonitor answers success even
+    when its thread failed to start)."""
     recording = call.config.recording
     path = dated_path(call.config, "", f"{call.id}.{recording.format}")
-    options = f"{path},{recording.options}" if recording.options else path
-    await call.channel.exec("MixMonitor", options)
-    call.recording = path
-    call.log.event("recording-started", path=path, options=recording.options)
+    call.log.event("recording-requested", path=path, options=recording.options,
+                   id_variable=c.MIXMON_ID)
+    await call.log.commit()
+    call.recording = path  # from here on a failure stops it
+    await call.channel.exec("MixMonitor", f"{path},{recording.options}i({c.MIXMON_ID})")
+    call.mixmon_id = await call.channel.get_variable(c.MIXMON_ID) or ""
+    if not call.mixmon_id or not await recorder_attached(call):
+        raise ChannelError(f"MixMonitor did not attach a recorder for {path}")
+    call.log.event("recording-started", path=path, mixmon_id=call.mixmon_id,
+                   options=recording.options)
+
+
+async def recorder_attached(call):
+    """`MIXMONITOR(<id>,filename)` has a value only while that recorder's datastore exists."""
+    return bool(await call.channel.get_variable(f"MIXMONITOR({call.mixmon_id},filename)"))
+
+
+async def stop_recording(call):
+    """Stop this call's recorder and say so only when Asterisk shows it gone; when the link
+    is unusable the gate stops it by CONSENT_MIXMON_ID once the AGI returns."""
+    try:
+        call.mixmon_id = call.mixmon_id or await call.channel.get_variable(c.MIXMON_ID) or ""
+        await call.channel.exec("StopMixMonitor", call.mixmon_id)  # no ID: MixMonitor never ran
+        if call.mixmon_id and await recorder_attached(call):
+            raise ChannelError("the recorder is still attached after StopMixMonitor")
+    except (Hangup, ChannelError) as error:
+        call.log.event("recording-stop-failed", path=call.recording, mixmon_id=call.mixmon_id,
+                       reason=str(error), then="the consent gate stops it by "
+                       f"{c.MIXMON_ID} when the AGI returns (or the call's end closes it)")
+        return
+    call.log.event("recording-stopped", path=call.recording, mixmon_id=call.mixmon_id,
+                   by="agi")
+    call.recording = call.mixmon_id = ""
 
 
 async def set_contract_variables(call, result):
-    values = {c.RESULT: result, c.MODE: call.mode, c.JURISDICTION: call.governing or UNKNOWN,
-              c.ID: call.id, c.RECORDING: call.recording}
+    """CONSENT_RESULT goes last: once the dialplan sees it, every other variable is set."""
+    recording = call.recording if result in c.RECORDS else ""  # the log keeps the path
+    values = {c.MODE: call.mode, c.JURISDICTION: call.governing or UNKNOWN, c.ID: call.id,
+              c.RECORDING: recording, c.RESULT: result}
     for name, value in values.items():
         await call.channel.set_variable(name, value)
     return values
@@ -194,6 +233,16 @@ async def set_contract_variables(call, result):
 
 CLOSING = {c.GRANTED: "consent-confirmed", c.DECLINED: "declined", c.NO_ANSWER: "declined",
            c.OPTED_OUT: "declined"}
+
+
+async def closing_prompt(call, result):
+    """Thanks or goodbye; the committed result stands whatever happens to it."""
+    try:
+        await play(call, CLOSING[result])
+    except (Hangup, ChannelError, PromptMissing) as error:
+        kind = "hangup" if isinstance(error, Hangup) else "closing-prompt-failed"
+        call.log.event(kind, during="closing prompt", detail=str(error))
+    await call.log.commit()
 
 
 async def consent_flow(call):
@@ -210,33 +259,33 @@ async def consent_flow(call):
     call.log.update(result=result, recording=call.recording, ended_at=utc_now())
     await call.log.commit()
     if result in CLOSING:
-        try:
-            await play(call, CLOSING[result])
-        except Hangup:
-            call.log.event("hangup", during="closing prompt")
-        await call.log.commit()
+        await closing_prompt(call, result)
     return result
 
 
-async def run_guarded(channel, services, call_id=None):
+async def run_guarded(channel, services, call_id=None, peer="", problem=None):
     """Run one call through the flow; the single place where failures end fail-closed."""
-    call = Call(channel, services, CallLog(services.ledger, call_id or str(uuid.uuid4())))
+    call = Call(channel, services, CallLog(services.ledger, call_id or str(uuid.uuid4())),
+                peer=peer, problem=problem)
     try:
         return await consent_flow(call)
     except Hangup as hangup:
-        await _record_end(call, c.HANGUP, str(hangup))
-        await _best_effort(set_contract_variables(call, c.HANGUP))
+        await _end_failed(call, c.HANGUP, str(hangup))
         return c.HANGUP
     except (Exception, asyncio.CancelledError) as error:
         log.error("call %s failed closed: %s", call.id, describe(error))
-        if call.recording:  # a step after MixMonitor failed: stop rather than guess
-            await _best_effort(channel.exec("StopMixMonitor"))
-            call.recording = ""
-        await _record_end(call, c.ERROR, describe(error))
-        await _best_effort(set_contract_variables(call, c.ERROR))
+        await _end_failed(call, c.ERROR, describe(error))
         if isinstance(error, asyncio.CancelledError):
             raise
         return c.ERROR
+
+
+async def _end_failed(call, result, detail):
+    """Stop a recording this call started, log the end, tell the dialplan if it listens."""
+    if call.recording:
+        await _best_effort(stop_recording(call))
+    await _record_end(call, result, detail)
+    await _best_effort(set_contract_variables(call, result))
 
 
 def describe(error):
@@ -253,7 +302,7 @@ async def _record_end(call, result, detail):
         call.log.update(result=result, recording=call.recording, ended_at=utc_now(),
                         error=detail if result == c.ERROR else None)
         await call.log.commit()
-    await _best_effort(write())
+    await _best_effort(write(), seconds=call.services.ledger.timeout + 5)
 
 
 async def _best_effort(coroutine, seconds=5.0):

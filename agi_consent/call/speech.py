@@ -20,6 +20,7 @@ import random
 import struct
 import wave
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from ..core.phrases import ACCEPT, DECLINE, DECLINE_STARTS, NEGATIONS, OTHER
@@ -183,19 +184,38 @@ def _ready():
 
 
 class SpeechService:
-    """Classifies answer files in worker processes, awaited from the event loop."""
+    """Classifies answer files in worker processes, awaited from the event loop.
 
-    def __init__(self, settings, workers=1):
+    A decode that outlives `timeout` counts as no answer; a pool whose worker died
+    (BrokenProcessPool: killed, out of memory) is replaced before the next answer.
+    """
+
+    def __init__(self, settings, workers=1, timeout=10.0):
         Classifier(**settings)  # fail here, at start, if pocketsphinx or a phrase is missing
+        self.settings, self.workers, self.timeout = settings, workers, timeout
+        self.pool = self._new_pool()
+
+    def _new_pool(self):
         context = multiprocessing.get_context("spawn")  # no fork of a threaded server
-        self.pool = ProcessPoolExecutor(workers, mp_context=context,
-                                        initializer=_start_worker, initargs=(settings,))
-        for _ in range(workers):
-            self.pool.submit(_ready).result()  # build the decoders now, not on a call
+        pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                   initializer=_start_worker, initargs=(self.settings,))
+        for _ in range(self.workers):
+            pool.submit(_ready).result()  # build the decoders now, not on a call
+        return pool
 
     async def classify(self, path):
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, _classify_in_worker, str(path))
+        pool = self.pool
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(pool, _classify_in_worker, str(path)), self.timeout)
+        except BrokenProcessPool:
+            if pool is self.pool:  # the first call to notice rebuilds it, off the loop
+                self.pool = await loop.run_in_executor(None, self._new_pool)
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise SpeechUnavailable("the speech worker died; it has been restarted")
+        except TimeoutError:
+            raise SpeechUnavailable(f"no transcript within {self.timeout:.0f} s")
 
     def close(self):
         self.pool.shutdown(cancel_futures=True)

@@ -5,7 +5,8 @@ MODE = "CONSENT_MODE"
 JURISDICTION = "CONSENT_JURISDICTION"
 ID = "CONSENT_ID"
 RECORDING = "CONSENT_RECORDING"
-ALL = (RESULT, MODE, JURISDICTION, ID, RECORDING)
+MIXMON_ID = "CONSENT_MIXMON_ID"  # set by MixMonitor's i() option; the gate stops it on failure
+ALL = (RESULT, MODE, JURISDICTION, ID, RECORDING, MIXMON_ID)
 
 GRANTED, DECLINED, NO_ANSWER = "granted", "declined", "no-answer"
 NOTIFIED, OPTED_OUT, HANGUP, ERROR = "notified", "opted-out", "hangup", "error"

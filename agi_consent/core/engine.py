@@ -3,6 +3,8 @@
 Loaded once per process (the daemon keeps it; a classic-AGI process builds it per call).
 """
 
+from functools import lru_cache
+
 from .decision import Policy, decide
 from .numbering import locate
 from .rules import load_rules, normalise_code
@@ -32,6 +34,11 @@ class Engine:
         return normalise_code(self.config.default_region) if self.config.default_region else None
 
     def decide(self, number, region=None, direction="inbound"):
+        """(remote location, decision); both immutable, so repeated calls share them."""
+        return self._decide(number, region, direction)
+
+    @lru_cache(maxsize=8192)  # noqa: B019 - one engine per process; the cache is its point
+    def _decide(self, number, region, direction):
         home = region.partition("-")[0] if region else None
         remote = locate(number, home)
         return remote, decide(remote, region, self.rules, self.policy, direction)

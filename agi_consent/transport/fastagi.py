@@ -4,11 +4,18 @@ Our own small protocol layer instead of panoramisk.fast_agi, because panoramisk 
 forever on a client that closes before sending its environment, takes Asterisk's unsolicited
 `HANGUP` line as the next reply (shifting every later one), misreads multi-line `520` replies,
 raises ValueError on EOF, and has no per-command timeout (see stack-pitfalls.md). The wire
-format itself lives in `agiproto` as pure functions.
+format itself lives in `wire` as pure functions.
+
+Everything a client sends is bounded (line length, environment lines, reply lines, time), the
+number of sessions is capped, and a client can be held to an address allow-list and a shared
+secret in the AGI URL (`agi://host/consent?secret=…`), so no local process can write a
+`granted` row by pretending to be Asterisk.
 """
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import logging
 import signal
 
@@ -17,66 +24,75 @@ from ..call.flow import run_guarded
 from ..core import contract as v
 from .agi_channel import AgiChannel
 from .wire import (
+    MAX_ENV_LINES,
+    MAX_LINE,
+    MAX_REPLY_LINES,
     is_out_of_band,
-    parse_env_line,
+    parse_env,
     parse_reply,
     reply_complete,
     route_of,
 )
 
 log = logging.getLogger("agi_consent.fastagi")
-MAX_ENV_LINES = 200
+BACKLOG = 4096  # a burst of calls waits in the kernel, not in SYN retransmits
 
 
 async def read_env(reader, timeout):
-    """The AGI environment block, or None for a client that closed, stalled or sent junk."""
-    env = {}
-
+    """The environment block's lines, or None for a client that closed, stalled, or sent
+    an oversize line or block."""
     async def read():
-        for _ in range(MAX_ENV_LINES):
+        lines = []
+        while len(lines) <= MAX_ENV_LINES:
             line = await reader.readline()
             if not line.endswith(b"\n"):
                 return None  # EOF before the blank line: a health check or port scan
             text = line.decode("utf-8", "replace").strip()
             if not text:
-                return env
-            item = parse_env_line(text)
-            if item:
-                env[item[0]] = item[1]
+                return lines
+            lines.append(text)
         return None
 
     try:
         return await asyncio.wait_for(read(), timeout)
-    except (TimeoutError, ConnectionError, asyncio.LimitOverrunError, ValueError):
+    except (TimeoutError, ConnectionError, ValueError):  # ValueError: line over the limit
         return None
 
 
 class Connection:
-    """One AGI session's command/reply exchange over a socket, one command at a time."""
+    """One AGI session's command/reply exchange over a socket; the flow sends one command at
+    a time, so no lock: a second concurrent command is a bug and says so."""
 
     def __init__(self, reader, writer):
         self.reader, self.writer = reader, writer
-        self.lock = asyncio.Lock()
+        self.busy = False
         self.broken = None  # after a timeout a late reply would desynchronise us: stop
 
     async def send(self, line, timeout):
-        async with self.lock:
-            if self.broken:
-                raise ChannelError(self.broken)
-            try:
-                self.writer.write(line.encode())
-                await self.writer.drain()
-                async with asyncio.timeout(timeout):  # no extra task per command
-                    return await self._reply()
-            except TimeoutError:
-                self.broken = f"no reply to {line.split(' ')[0]} within {timeout:.0f} s"
-                raise ChannelError(self.broken)
-            except asyncio.CancelledError:
-                self.broken = "cancelled while waiting for a reply"
-                raise
-            except (ConnectionError, OSError):
-                self.broken = "connection to Asterisk lost"
-                raise Hangup(self.broken)
+        if self.broken:
+            raise ChannelError(self.broken)
+        if self.busy:
+            raise RuntimeError("two AGI commands at once on one session")
+        self.busy = True
+        try:
+            self.writer.write(line.encode())
+            await self.writer.drain()
+            async with asyncio.timeout(timeout):  # no extra task per command
+                return await self._reply()
+        except TimeoutError:
+            self.broken = f"no reply to {line.split(' ')[0]} within {timeout:.0f} s"
+            raise ChannelError(self.broken)
+        except asyncio.CancelledError:
+            self.broken = "cancelled while waiting for a reply"
+            raise
+        except ValueError:  # a reply line over the limit
+            self.broken = f"oversize reply to {line.split(' ')[0]}"
+            raise ChannelError(self.broken)
+        except (ConnectionError, OSError):
+            self.broken = "connection to Asterisk lost"
+            raise Hangup(self.broken)
+        finally:
+            self.busy = False
 
     async def _reply(self):
         lines = []
@@ -89,6 +105,9 @@ class Connection:
             if not lines and is_out_of_band(text):
                 continue  # the next command's reply (or 511) tells us the channel is gone
             lines.append(text)
+            if len(lines) > MAX_REPLY_LINES:  # an endless reply: the stream is lost
+                self.broken = f"AGI reply longer than {MAX_REPLY_LINES} lines"
+                raise ChannelError(self.broken)
         return parse_reply(lines)
 
     async def close(self):
@@ -97,38 +116,85 @@ class Connection:
             await self.writer.wait_closed()
 
 
+def allowed(peer_host, networks):
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address(peer_host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
 class FastAgiServer:
     def __init__(self, services, server_config):
         self.services = services
         self.settings = server_config
+        self.networks = [ipaddress.ip_network(p, strict=False)
+                         for p in server_config.allowed_peers]
+        self.secret = server_config.read_secret()
         self.active = set()
+        self.refused = 0  # sessions turned away at the cap, logged once per burst
         self.server = None
 
     async def start(self):
         self.server = await asyncio.start_server(self._handle, self.settings.host,
-                                                 self.settings.port)
+                                                 self.settings.port, limit=MAX_LINE,
+                                                 backlog=BACKLOG)
         return self.server.sockets[0].getsockname()[:2]
 
     async def _handle(self, reader, writer):
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        if not self._admit(peer):
+            await Connection(reader, writer).close()
+            return
         task = asyncio.current_task()
         self.active.add(task)
         connection = Connection(reader, writer)
         try:
-            env = await read_env(reader, self.settings.env_timeout)
-            if env is None:
-                return
-            channel = AgiChannel(connection.send, env, self.settings.command_timeout)
-            if route_of(env) != v.ROUTE:
-                log.warning("unknown FastAGI route %r: answering error", route_of(env))
-                with contextlib.suppress(Exception):
-                    await channel.set_variable(v.RESULT, v.ERROR)
-                return
-            await run_guarded(channel, self.services)
+            await self._session(connection, f"{peer[0]}:{peer[1]}")
         except asyncio.CancelledError:
             pass  # shutdown: the flow already failed this call closed
         finally:
             await connection.close()
             self.active.discard(task)
+
+    def _admit(self, peer):
+        if not allowed(peer[0], self.networks):
+            log.warning("refused FastAGI client %s: not in server.allowed_peers", peer[0])
+            return False
+        if len(self.active) >= self.settings.max_sessions:
+            if not self.refused:
+                log.error("session cap reached (server.max_sessions = %d): refusing new "
+                          "calls; the gate lets them go on unrecorded",
+                          self.settings.max_sessions)
+            self.refused += 1
+            return False
+        if self.refused:
+            log.warning("accepting calls again after refusing %d at the cap", self.refused)
+            self.refused = 0
+        return True
+
+    async def _session(self, connection, peer):
+        lines = await read_env(connection.reader, self.settings.env_timeout)
+        if lines is None:
+            return
+        env, problem = parse_env(lines)
+        channel = AgiChannel(connection.send, env, self.settings.command_timeout)
+        route, query = route_of(env)
+        if route != v.ROUTE or not self._secret_ok(query):
+            log.warning("FastAGI client %s: %s; answering error", peer,
+                        "wrong or missing secret" if route == v.ROUTE else
+                        f"unknown route {route[:40]!r}")
+            with contextlib.suppress(Exception):
+                await channel.set_variable(v.RESULT, v.ERROR)
+            return
+        await run_guarded(channel, self.services, peer=peer, problem=problem)
+
+    def _secret_ok(self, query):
+        if not self.secret:
+            return True
+        return hmac.compare_digest(query.get("secret", "").encode(), self.secret.encode())
 
     async def shutdown(self, grace):
         """Stop accepting; let in-flight calls finish for `grace` s, then fail them closed."""

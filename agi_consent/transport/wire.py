@@ -49,16 +49,38 @@ def command(name, *args):
     return " ".join([name, *(quote(a) for a in args)]) + "\n"
 
 
-def parse_env_line(line):
-    key, sep, value = line.partition(":")
-    if not sep or not key.startswith("agi_"):
-        return None
-    return key.strip(), value.strip()
+MAX_ENV_LINES = 64  # Asterisk sends about 25, plus one per argument
+MAX_LINE = 4096  # bytes in one line we read, environment or reply
+MAX_REPLY_LINES = 64  # a 520- usage error's continuation lines
+
+
+def parse_env(lines):
+    """The AGI environment block → (env, problem). `problem` names what Asterisk itself never
+    sends: a line that is not `agi_x: value`, a repeated variable, or arguments that are not
+    the block's last lines in order. A newline inside a caller ID would otherwise smuggle in
+    a line of the caller's choosing."""
+    env, problem, next_arg = {}, None, 1
+    for number, line in enumerate(lines, 1):
+        key, sep, value = line.partition(":")
+        key = key.strip()
+        if not sep or not key.startswith("agi_") or not key[4:].replace("_", "").isalnum():
+            problem = problem or f"environment line {number} is not an AGI variable"
+            continue
+        if key in env:
+            problem = problem or f"environment variable {key} is sent twice"
+            continue
+        is_arg = key.startswith("agi_arg_")
+        if (is_arg and key != f"agi_arg_{next_arg}") or (not is_arg and next_arg > 1):
+            problem = problem or f"environment variable {key} is out of Asterisk's order"
+        next_arg += is_arg
+        env[key] = value.strip()
+    return env, problem
 
 
 def route_of(env):
-    """`agi://host/consent?x=y` → `consent` (the query carries the shared secret, if any)."""
-    return env.get("agi_network_script", "").split("?", 1)[0].strip("/")
+    """`agi://host/consent?secret=…` → (`consent`, {"secret": "…"})."""
+    script, _, query = env.get("agi_network_script", "").partition("?")
+    return script.strip("/"), dict(item.partition("=")[::2] for item in query.split("&") if item)
 
 
 def is_out_of_band(line):
