@@ -7,12 +7,14 @@ import sys
 SCRIPT = [
     'ANSWER\n',
     'STREAM FILE "/prompts/en/consent-request" "12"\n',
-    'EXEC "MixMonitor" "/recordings/call.wav"\n',
-    'SET VARIABLE "CONSENT_RESULT" "granted"\n',
+    'EXEC "MixMonitor" "/recordings/call.wav,i(CONSENT_MIXMON_ID)"\n',
+    'GET VARIABLE "CONSENT_MIXMON_ID"\n',
+    'GET VARIABLE "MIXMONITOR(0x55aa0001,filename)"\n',
     'SET VARIABLE "CONSENT_MODE" "all-party"\n',
     'SET VARIABLE "CONSENT_JURISDICTION" "US-CA"\n',
     'SET VARIABLE "CONSENT_ID" "0"\n',
     'SET VARIABLE "CONSENT_RECORDING" "/recordings/call.wav"\n',
+    'SET VARIABLE "CONSENT_RESULT" "granted"\n',
     'STREAM FILE "/prompts/en/consent-confirmed" ""\n',
 ]
 

@@ -242,7 +242,6 @@ async def closing_prompt(call, result):
     except (Hangup, ChannelError, PromptMissing) as error:
         kind = "hangup" if isinstance(error, Hangup) else "closing-prompt-failed"
         call.log.event(kind, during="closing prompt", detail=str(error))
-    await call.log.commit()
 
 
 async def consent_flow(call):
@@ -257,9 +256,9 @@ async def consent_flow(call):
     values = await set_contract_variables(call, result)
     call.log.event("variables-set", **values)
     call.log.update(result=result, recording=call.recording, ended_at=utc_now())
-    await call.log.commit()
     if result in CLOSING:
         await closing_prompt(call, result)
+    await call.log.commit()
     return result
 
 
