@@ -129,6 +129,21 @@ class Ami:
     secret_file: str = ""  # the secret itself never sits in the config
 
 
+@dataclass(frozen=True)
+class Evidence:
+    checkpoint_rows: int = 1000  # sign the chain's head every this many rows ...
+    checkpoint_seconds: float = 300.0  # ... or this often, and at shutdown
+    key_file: str = ""  # empty: signing.key beside the database (created 0600)
+    node: str = ""  # the checkpoints' origin; empty: this host's name
+
+    def key_path(self, database):
+        return self.key_file or str(Path(database).parent / "signing.key")
+
+    def origin(self):
+        import socket
+        return self.node or socket.gethostname()
+
+
 def local_path(config, asterisk_path):
     """Where this process sees a file that Asterisk names `asterisk_path`."""
     root = config.asterisk_root.rstrip("/")
@@ -150,11 +165,12 @@ class Config:
     prompts: Prompts = Prompts()
     speech: Speech = Speech()
     ami: Ami = Ami()
+    evidence: Evidence = Evidence()
     source: str = "built-in defaults"
 
 
 SECTIONS = {"server": Server, "flow": Flow, "recording": Recording, "prompts": Prompts,
-            "speech": Speech, "ami": Ami}
+            "speech": Speech, "ami": Ami, "evidence": Evidence}
 CHOICES = {"unknown_mode": ("all-party", "one-party"),
            "uncertain_mode": ("all-party", "as-listed")}
 
@@ -268,8 +284,17 @@ def _check_server(server, source):
                   f"\"127.0.0.1\" or \"10.0.0.0/24\", not {peer!r}.")
 
 
-SECTION_CHECKS = {"server": _check_server, "flow": _check_flow, "recording": _check_recording,
-                  "prompts": _check_prompts, "speech": _check_speech}
+def _check_evidence(evidence, source):
+    if evidence.checkpoint_rows < 1 or evidence.checkpoint_seconds <= 0:
+        _fail(source, "'evidence.checkpoint_rows' must be ≥ 1 and "
+              "'evidence.checkpoint_seconds' > 0.")
+    if evidence.node and not all(ch.isalnum() or ch in ".-_" for ch in evidence.node):
+        _fail(source, "'evidence.node' takes a host-like name (letters, digits, . - _).")
+
+
+SECTION_CHECKS = {"evidence": _check_evidence, "server": _check_server, "flow": _check_flow,
+                  "recording": _check_recording, "prompts": _check_prompts,
+                  "speech": _check_speech}
 
 
 def _validate(config):

@@ -30,20 +30,34 @@ class Services:
 
 def build(config, transport):
     from .core.engine import Engine
+    from .store import ledger as ledgers
 
     engine = Engine(config)
-    if transport == "classic":
-        from .store.ledger import Ledger
-        return Services(config, engine, Ledger(config.database), transport)
-    from .store.ledger import ThreadedLedger
+    ledgers.archive_rules(config.database, engine.rules.version, engine.rules.content)
+    if transport == "classic":  # no signing key in a per-call process: `serve` signs
+        return Services(config, engine, ledgers.Ledger(config.database), transport)
+    checkpoints = start_checkpoints(config)
     speech = start_speech(config)
     try:
-        ledger = ThreadedLedger(config.database)
+        ledger = ledgers.ThreadedLedger(config.database, checkpoints=checkpoints)
     except Exception:
         if speech:
             speech.close()
         raise
     return Services(config, engine, ledger, transport, speech)
+
+
+def start_checkpoints(config):
+    from .store.checkpoint import CheckpointError, Checkpoints, Signer
+
+    evidence = config.evidence
+    try:
+        signer = Signer(evidence.key_path(config.database), evidence.origin())
+    except (CheckpointError, OSError) as error:
+        raise SetupError(f"The evidence signing key cannot be used ({error}); check "
+                         "evidence.key_file.")
+    return Checkpoints(signer, evidence.origin(), evidence.checkpoint_rows,
+                       evidence.checkpoint_seconds)
 
 
 def speech_settings(config):

@@ -107,29 +107,66 @@ def write_prompts(directory):
         path.with_suffix(".txt").write_text(name)
 
 
-def fastagi(work):
-    rows = []
-    port, bare_port = free_port(), free_port()
-    config = Path(work) / "bench.toml"
-    write_prompts(Path(work) / "prompts")
-    config.write_text(f'database = "{work}/consent.db"\n[server]\nport = {port}\n'
+BEFORE_CHAIN = "687882c"  # the last commit before the evidence chain: the same server without it
+
+
+def server_config(work, name, port):
+    config = Path(work) / f"{name}.toml"
+    config.write_text(f'database = "{work}/{name}.db"\n[server]\nport = {port}\n'
                       f'[prompts]\ndirectory = "{work}/prompts"\nlanguages = ["en"]\n'
-                      f'[recording]\ndirectory = "{work}/recordings"\n')
-    ours = subprocess.Popen([BIN / "agi-consent", "--config", config, "serve"],
-                            stderr=subprocess.DEVNULL)
-    bare = subprocess.Popen([sys.executable, "-m", "bench.bare_server", str(bare_port)],
-                            cwd=REPO)
+                      f'[recording]\ndirectory = "{work}/recordings"\n'
+                      f'[evidence]\nkey_file = "{work}/{name}.key"\n')
+    return config
+
+
+def checkout(work, commit):
+    """That commit's tree, to run its server beside ours; None where git cannot give it."""
+    tree = Path(work) / f"tree-{commit}"
+    made = subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree),
+                           commit], capture_output=True)
+    return tree if made.returncode == 0 else None
+
+
+def start_servers(work):
+    """(name, process, port): ours, ours before the chain (when git has it), the bare one."""
+    write_prompts(Path(work) / "prompts")
+    servers = []
+    port = free_port()
+    servers.append(("ours", subprocess.Popen(
+        [BIN / "agi-consent", "--config", server_config(work, "ours", port), "serve"],
+        stderr=subprocess.DEVNULL), port))
+    tree = checkout(work, BEFORE_CHAIN)
+    if tree:
+        port = free_port()
+        config = server_config(work, "unchained", port)
+        servers.append(("before the chain", subprocess.Popen(
+            [sys.executable, "-c", "from agi_consent.cli import run; run()", "--config",
+             config, "serve"], stderr=subprocess.DEVNULL, cwd=tree,
+            env={**os.environ, "PYTHONPATH": str(tree)}), port))
+    port = free_port()
+    servers.append(("bare", subprocess.Popen(
+        [sys.executable, "-m", "bench.bare_server", str(port)], cwd=REPO), port))
+    return servers, tree
+
+
+def fastagi(work):
+    """Per level: {server name: measured load}, every server under the same load in turn."""
+    rows = []
+    servers, tree = start_servers(work)
     try:
-        wait_port(port)
-        wait_port(bare_port)
+        for _, _, port in servers:
+            wait_port(port)
         for concurrency, total in LEVELS:
-            mine = measured_load(port, ours, concurrency, total)
-            base = measured_load(bare_port, bare, concurrency, total)
-            rows.append((concurrency, total, mine, base))
+            rows.append((concurrency, total, {name: measured_load(port, process, concurrency,
+                                                                   total)
+                                              for name, process, port in servers}))
     finally:
-        for process in (ours, bare):
+        for _, process, _ in servers:
             process.terminate()
             process.wait()
+        if tree:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
+                            str(tree)], capture_output=True)
     return rows
 
 
@@ -186,8 +223,9 @@ def decide_warm(seconds=2.0):
 
 
 def log_throughput(work, calls=500, events_per_call=40):
+    from agi_consent.call.calllog import CallLog
     from agi_consent.store import schema as store
-    from agi_consent.store.ledger import CallLog, ThreadedLedger
+    from agi_consent.store.ledger import ThreadedLedger
     path = f"{work}/log-bench.db"
     db = store.open_db(path)
 
@@ -197,8 +235,8 @@ def log_throughput(work, calls=500, events_per_call=40):
         started = time.perf_counter()
 
         async def steps(log):  # as a call does: rows queued step by step, two barriers
-            log.start()
-            for n in range(events_per_call):
+            log.event("call-start", transport="bench")
+            for n in range(events_per_call - 1):
                 log.event("step", n=n)
                 await asyncio.sleep(0)
                 if n == events_per_call // 2:
@@ -214,7 +252,7 @@ def log_throughput(work, calls=500, events_per_call=40):
             "expected": calls * events_per_call}
 
 
-def report(fast, classic_start, fresh, warm, ledger, speech_lines):
+def report(fast, classic_start, fresh, warm, ledger, evidence_lines, speech_lines):
     lines = ["# Benchmarks", "", f"Command: `make bench` (= `{Path(sys.executable).name} -m "
              "bench.run`), written by bench/run.py.", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -226,18 +264,18 @@ def report(fast, classic_start, fresh, warm, ledger, speech_lines):
              "durably (synchronous=FULL) twice per call before replying on: the consent with "
              "the recording request, and the call's end. Both servers in their own process, "
              "one load generator.", "",
-             "| concurrent | calls | ours flows/s | bare flows/s | ratio | ours p50 / p99 ms "
-             "(first prompt) | bare p50 / p99 ms | server CPU ms/flow ours / bare |",
-             "|---|---|---|---|---|---|---|---|"]
-    for concurrency, total, mine, base in fast:
-        lines.append(f"| {concurrency} | {total} | {mine['flows_per_s']:.0f} | "
-                     f"{base['flows_per_s']:.0f} | "
-                     f"{mine['flows_per_s'] / base['flows_per_s']:.2f} | "
-                     f"{mine['p50_ms']:.1f} / {mine['p99_ms']:.1f} | "
-                     f"{base['p50_ms']:.1f} / {base['p99_ms']:.1f} | "
-                     f"{mine['cpu_ms_per_flow']:.2f} / {base['cpu_ms_per_flow']:.2f} |")
-    lines += ["", "Targets: ratio ≥ 0.5 at 50 concurrent calls with durable commits (DESIGN: "
-              "≥ 0.7); p99 to first prompt at 500 ≤ 2× bare.", "", "## Classic AGI (agi-consent-agi)", "",
+             "| concurrent | calls | server | flows/s | ratio to bare | p50 / p99 ms to first "
+             "prompt | server CPU ms/flow |", "|---|---|---|---|---|---|---|"]
+    for concurrency, total, measured in fast:
+        bare = measured["bare"]["flows_per_s"]
+        for name, result in measured.items():
+            lines.append(f"| {concurrency} | {total} | {name} | {result['flows_per_s']:.0f} | "
+                         f"{result['flows_per_s'] / bare:.2f} | {result['p50_ms']:.1f} / "
+                         f"{result['p99_ms']:.1f} | {result['cpu_ms_per_flow']:.2f} |")
+    lines += ["", f"\"before the chain\" is this server at commit {BEFORE_CHAIN}, run from a git "
+              "worktree beside it: the chain's cost, side by side. Targets: ratio ≥ 0.5 at 50 "
+              "concurrent calls with durable commits (DESIGN: ≥ 0.7); p99 to first prompt at "
+              "500 ≤ 2× bare.", "", "## Classic AGI (agi-consent-agi)", "",
               f"Process start to first AGI command: median {classic_start['median_ms']:.0f} ms, "
               f"max {classic_start['max_ms']:.0f} ms over {classic_start['runs']} runs; peak "
               f"RSS {classic_start['peak_rss_mb']:.1f} MB. Target ≤ 150 ms, ≤ 60 MB.", "",
@@ -249,19 +287,20 @@ def report(fast, classic_start, fresh, warm, ledger, speech_lines):
               f"{ledger['events_per_s']:,.0f} events/s committed from 500 concurrent calls "
               "(each queues 40 steps and awaits two commit barriers) through the writer thread; "
               f" {ledger['stored']} of {ledger['expected']} events stored. "
-              "Target ≥ 10,000 events/s, nothing lost.", "", *speech_lines]
+              "Target ≥ 10,000 events/s, nothing lost.", "", *evidence_lines, *speech_lines]
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
 
 
 def main():
-    from bench import speech
+    from bench import evidence, speech
 
     resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
     with tempfile.TemporaryDirectory() as work:
         fast = fastagi(work)
         classic_start = classic(work)
         report(fast, classic_start, decide_fresh(), decide_warm(), log_throughput(work),
+               evidence.report(evidence.chain_cost(), evidence.verify_speed(work)),
                speech.report(speech.run()))
 
 

@@ -6,7 +6,6 @@ as UserEvents. Used by the integration tests and by `make demo`.
 """
 
 import asyncio
-import json
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -118,6 +117,25 @@ DEMO_CALLS = [  # (what happens, caller, caller behaviour, trunk region, what th
 ]
 
 
+def heard_and_answered(steps):
+    """What the caller heard (and for how long) and answered, from the call's evidence."""
+    lines = []
+    for step in steps:
+        detail = step["detail"]
+        if step["kind"] == "prompt":
+            lines.append(f"heard  [{detail['language']}] {detail['name']}: \"{detail['text']}\"")
+        elif step["kind"] == "played" and detail.get("seconds") is not None:
+            cut = ", cut short by a key" if detail["interrupted"] else ""
+            lines[-1] += f" ({detail['seconds']:.1f} of {detail['of']:.1f} s{cut})"
+        elif step["kind"] == "input" and detail.get("key"):
+            lines.append(f"answered: pressed {detail['key']}")
+        elif step["kind"] == "input" and detail.get("speech"):
+            lines.append(f"answered by voice: {detail['speech']['answer']} (heard "
+                         f"\"{detail['personal'].get('transcript', '')}\"; audio kept: "
+                         f"{detail['audio']})")
+    return lines
+
+
 def start_and_report():
     _, secret = lab.start_asterisk()
     lab.start_server()
@@ -156,6 +174,7 @@ async def _demo_calls(secret):
 
 def _report(outcomes):
     from agi_consent import config as config_module
+    from agi_consent.admin import evidence
     from agi_consent.store import schema as store
 
     config = config_module.load(str(lab.LAB / "server.toml"))
@@ -164,21 +183,17 @@ def _report(outcomes):
         print(f"\n=== {title}\n    caller {number}, trunk {region}")
         print(f"    decision: {outcome['Mode']} (governing {outcome['Jurisdiction']}) -> "
               f"CONSENT_RESULT={outcome['Result']}")
-        for event in store.call_events(db, outcome["Id"]):
-            detail = json.loads(event["detail"])
-            if event["kind"] == "prompt":
-                print(f"    heard  [{detail['language']}] {detail['name']}: \"{detail['text']}\"")
-            elif event["kind"] == "input" and detail.get("key"):
-                print(f"    answered: pressed {detail['key']}")
-            elif event["kind"] == "input" and detail.get("speech"):
-                speech = detail["speech"]
-                print(f"    answered by voice: {speech['answer']} (heard "
-                      f"\"{speech['transcript']}\"; audio kept: {detail['audio']})")
+        record = evidence.gather(config, db, outcome["Id"])
+        for line in heard_and_answered(record["steps"]):
+            print(f"    {line}")
         recording = outcome["Recording"]
         if recording:
             seconds, peak = audio_seconds(config_module.local_path(config, recording))
             print(f"    recorded: {recording} ({seconds:.1f} s of audio, peak {peak:.2f})")
         else:
             print("    recorded: nothing")
+        chain = record["chain"]
+        print(f"    evidence: {chain['rows']} log rows, chain "
+              f"{'intact' if chain['intact'] else 'BROKEN'} (agi-consent evidence {outcome['Id']})")
     print(f"\nconsent log: {config.database}  (agi-consent --config {lab.LAB}/server.toml "
           "calls list)")

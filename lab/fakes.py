@@ -8,7 +8,7 @@ import asyncio
 import wave
 from dataclasses import dataclass, field
 
-from agi_consent.call.channel import Hangup
+from agi_consent.call.channel import Hangup, Played
 
 
 def split_command(line):
@@ -87,6 +87,8 @@ def stop_mixmonitor(script, recorder=""):
 
 
 def get_variable(script, name):
+    if name == "CHANNEL(audiowriteformat)":
+        return script.variables.get(name, "ulaw")  # a narrowband phone line
     if name.startswith("MIXMONITOR(") and name.endswith(",filename)"):
         return script.recorders.get(name[len("MIXMONITOR("):-len(",filename)")])
     return script.variables.get(name)
@@ -206,7 +208,9 @@ class FakeChannel:
         key = self.script.next_key()
         if key == "hangup":
             raise Hangup("caller hung up")
-        return key if key and key in escape_digits else None
+        if key and key in escape_digits:
+            return Played(key, 800)  # 0.1 s in
+        return Played(None, int(duration * 8000))
 
     async def wait_digit(self, seconds):
         await self._step("wait_digit", seconds)

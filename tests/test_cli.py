@@ -28,7 +28,7 @@ def test_decide_json(runner):
     assert result.exit_code == 0
     data = json.loads(result.output)
     assert data["mode"] == "one-party" and data["governing"] == "US-NY"
-    assert data["e164"] == "+12125550123" and len(data["rules_version"]) == 12
+    assert data["e164"] == "+12125550123" and len(data["rules_version"]) == 64
     assert [j["code"] for j in data["jurisdictions"]] == ["US-NY", "US-NY"]
     assert data["reasons"]
 

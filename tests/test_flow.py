@@ -50,9 +50,9 @@ async def test_ca_caller_presses_1_is_granted_and_recorded(services, db_rows):
     assert call["result"] == "granted" and call["governing"] == "US-CA"
     assert call["recording"] == channel.variables[v.RECORDING]
     kinds = [e["kind"] for e in events]
-    assert kinds == ["call-start", "decision", "answer-mode", "prompt", "input",
+    assert kinds == ["call-start", "decision", "answer-mode", "prompt", "played", "input",
                      "consent-result", "recording-requested", "recording-started",
-                     "variables-set", "prompt"]
+                     "variables-set", "prompt", "played", "call-end"]
     assert kinds.index("consent-result") < kinds.index("recording-started")
     prompt = json.loads(events[3]["detail"])
     assert prompt["name"] == "consent-request" and len(prompt["sha256"]) == 64
@@ -112,7 +112,8 @@ async def test_hangup_during_prompt_never_records(services, db_rows):
     result, channel = await run(svc, keys=["hangup"])
     assert result == v.HANGUP and not channel.script.mixmonitor
     call, events = db_rows(svc.config, "call-1")
-    assert call["result"] == "hangup" and events[-1]["kind"] == "hangup"
+    assert call["result"] == "hangup" and [e["kind"] for e in events[-2:]] == ["hangup",
+                                                                                "call-end"]
 
 
 @pytest.mark.parametrize("method", ["answer", "play", "wait_digit", "exec", "set_variable"])

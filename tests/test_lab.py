@@ -94,6 +94,58 @@ def test_ca_caller_on_ny_trunk_presses_1(outcomes, evidence, prefix):
     assert outcome.continued
 
 
+def agi_consent(*args):
+    import subprocess
+    import sys
+    from pathlib import Path
+    return subprocess.run([str(Path(sys.prefix) / "bin" / "agi-consent"), "--config",
+                           str(lab.LAB / "server.toml"), *args], capture_output=True, text=True)
+
+
+def test_evidence_of_a_real_call(outcomes, tmp_path):
+    """What the caller heard (text, every format's hash, seconds) and pressed, from the log
+    of a call through the real Asterisk; the page renders and prints in headless Chromium."""
+    import json
+    import shutil
+    import subprocess
+
+    call_id = outcomes["accept"]["Id"]
+    result = agi_consent("evidence", call_id)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    kinds = [s["kind"] for s in record["steps"]]
+    prompt = record["steps"][kinds.index("prompt")]["detail"]
+    played = record["steps"][kinds.index("played")]["detail"]
+    key = record["steps"][kinds.index("input")]["detail"]
+    assert prompt["text"].startswith("This call may be recorded")
+    assert set(prompt["files"]) == {"wav", "sln16", "txt"} and len(prompt["version"]) == 64
+    assert prompt["path"].split("/")[-2] == ".versions"  # Asterisk played the version logged
+    assert played["interrupted"] and 0 < played["seconds"] < played["of"]
+    assert key["key"] == "1" and key["at_second"] == played["seconds"]
+    assert record["recording"]["visible"] and record["recording"]["size"] > 44
+    assert record["chain"]["intact"]
+    decision = record["steps"][kinds.index("decision")]["detail"]
+    assert decision["keys"]["accept"] == "1" and decision["package_version"]
+    assert agi_consent("decide", "+14155550123", "--region", "US-NY", "--rules-version",
+                       decision["rules_version"][:12]).returncode == 0
+    page = tmp_path / "evidence.html"
+    assert agi_consent("evidence", call_id, "--format", "html", "--out", str(page)) \
+        .returncode == 0
+    browser = shutil.which("chromium")
+    assert browser, "chromium is missing: run 'make deps'"
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=60)
+    assert dom.returncode == 0 and "What happened, in order" in dom.stdout
+    assert "pressed 1" in dom.stdout and prompt["text"][:30] in dom.stdout
+    pdf = tmp_path / "evidence.pdf"
+    printed = subprocess.run([*flags, f"--print-to-pdf={pdf}", page.as_uri()],
+                             capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0 and pdf.read_bytes().startswith(b"%PDF")
+
+
 def test_gate_stops_a_recording_the_plugin_could_not(running_lab):
     """A plugin that starts MixMonitor and loses its link before answering: the gate turns the
     empty result into error and stops the recorder by CONSENT_MIXMON_ID."""
@@ -163,6 +215,6 @@ def test_server_down_is_error_and_the_dialplan_continues(outcomes):
 def test_hangup_during_prompt_is_logged_and_not_recorded(outcomes, evidence, prefix):
     outcome = outcomes[prefix + "hangup"]
     call, events = evidence(outcome)
-    assert call["result"] == "hangup" and events[-1] == "hangup"
+    assert call["result"] == "hangup" and events[-2:] == ["hangup", "call-end"]
     assert "recording-started" not in events
     assert_not_recorded(outcome, call)

@@ -74,7 +74,7 @@ def test_quebec_caller_hears_french(scenario):
     outcome = scenario["quebec"]
     (notice,) = prompts_heard(outcome)
     assert outcome["Result"] == "notified" and outcome["Jurisdiction"] == "CA-QC"
-    assert notice["language"] == "fr" and notice["path"].endswith("/fr/notice")
+    assert notice["language"] == "fr" and "/fr/.versions/notice-" in notice["path"]
     assert "Cet appel sera enregistré" in notice["text"]
     assert asterisk_played(notice["path"])
 
@@ -84,7 +84,7 @@ def test_region_override_beats_the_default(scenario):
     request = prompts_heard(outcome)[0]
     assert outcome["Jurisdiction"] == "US-CA" and outcome["Result"] == "granted"
     assert request["region"] == "US-CA"
-    assert request["path"].endswith("/en/US-CA/consent-request-speech")
+    assert "/en/US-CA/.versions/consent-request-speech-" in request["path"]
     assert request["text"] == scenario["override_text"]
     assert asterisk_played(request["path"])
 
@@ -92,8 +92,9 @@ def test_region_override_beats_the_default(scenario):
 def test_swapped_prompt_is_heard_on_the_next_call(scenario):
     (before,) = prompts_heard(scenario["before"])
     (after,) = prompts_heard(scenario["after"])
-    assert before["path"] == after["path"]
-    assert before["sha256"] != after["sha256"]
+    assert before["version"] != after["version"] and before["sha256"] != after["sha256"]
+    assert before["path"] != after["path"]  # each call played its own immutable version
+    assert asterisk_played(before["path"]) and asterisk_played(after["path"])
     assert after["text"] == scenario["swapped_text"]
     listed = [json.loads(line) for line in admin("list", "--json").splitlines()]
     current = [r for r in listed if r["name"] == "notice" and r["language"] == "en"

@@ -11,7 +11,13 @@ from click.testing import CliRunner
 
 from agi_consent.admin import prompts as prompt_admin
 from agi_consent.admin.audio import decode
-from agi_consent.call.prompts import PromptMissing, choose_language, region_chain, resolve
+from agi_consent.call.prompts import (
+    PromptMissing,
+    choose_language,
+    region_chain,
+    resolve,
+    sha256_file,
+)
 from agi_consent.cli import main
 from agi_consent.store import schema as store
 
@@ -222,8 +228,26 @@ def test_cli_import_list_check(cli, tmp_path, prompt_dir):
     assert result.exit_code == 0, result.output
     listing = cli.invoke(main, ["prompts", "list"]).output.splitlines()
     row = [line for line in listing if line.startswith("US-CA") and "consent-request" in line]
-    assert row and "site" in row[0] and "/en/US-CA/consent-request" in row[0]
+    assert row and "site" in row[0] and "/en/US-CA/.versions/consent-request-" in row[0]
     assert cli.invoke(main, ["prompts", "check"]).exit_code == 0
+
+
+def test_an_import_is_one_new_version_and_the_old_stays_playable(cli, tmp_path, prompt_dir,
+                                                                  make_config):
+    config = make_config()
+    arguments = ["prompts", "import", "--name", "notice", "--lang", "en", "--text"]
+    assert cli.invoke(main, [arguments[0], arguments[1], str(speech(tmp_path / "a.wav")),
+                             *arguments[2:], "First wording."]).exit_code == 0
+    first = resolve(config, "notice", "en")
+    assert cli.invoke(main, [arguments[0], arguments[1], str(speech(tmp_path / "b.wav", 3)),
+                             *arguments[2:], "Second wording."]).exit_code == 0
+    second = resolve(config, "notice", "en")
+    assert first.version != second.version and second.text == "Second wording."
+    assert set(second.files) == {"wav", "sln16", "txt"}  # every format, and the text
+    for version in (first, second):  # a call still playing the first hears exactly it
+        for fmt, digest in version.files.items():
+            assert sha256_file(f"{version.path}.{fmt}") == digest
+    assert (prompt_dir / "en" / "notice.txt").read_text().strip() == "Second wording."
 
 
 def test_cli_check_names_every_problem(cli, prompt_dir):

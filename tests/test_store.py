@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from agi_consent.call.calllog import CallLog, utc_now
+from agi_consent.call.calllog import CallLog
 from agi_consent.store import ledger
 from agi_consent.store import schema as store
 
@@ -27,9 +27,10 @@ def test_files_are_private_and_wal(db_path):
 
 def test_migrations_are_idempotent(db_path):
     db = store.open_db(db_path)
-    assert [m.name for m in store.MIGRATIONS.applied(db)] == ["m001_calls_and_events",
-                                                          "m002_prompt_changes"]
-    assert {"calls", "events"} <= set(db.table_names())
+    assert [m.name for m in store.MIGRATIONS.applied(db)] == [
+        "m001_calls_and_events", "m002_prompt_changes", "m003_evidence_chain"]
+    assert {"calls", "events", "personal", "checkpoints", "rules_versions"} <= set(
+        db.table_names())
 
 
 def test_ledger_refuses_missing_or_unmigrated_db(tmp_path):
@@ -41,25 +42,30 @@ def test_ledger_refuses_missing_or_unmigrated_db(tmp_path):
         ledger.Ledger(str(raw))
 
 
-async def test_sync_ledger_orders_events(db_path):
-    log = CallLog(ledger.Ledger(db_path), "call-1")
-    log.start(caller_id="+12125550123", direction="inbound")
-    for kind in ("call-start", "decision", "prompt"):
+def started(writer, call_id, **detail):
+    log = CallLog(writer, call_id)
+    log.event("call-start", transport="test", personal={"caller_id": "+12125550123"}, **detail)
+    return log
+
+
+async def test_sync_ledger_orders_events_and_derives_the_call(db_path):
+    log = started(ledger.Ledger(db_path), "call-1")
+    for kind in ("decision", "prompt"):
         log.event(kind, step=kind)
-    log.update(result="granted", ended_at=utc_now())
+    log.event("call-end", result="granted", recording="/r.wav")
     await log.commit()
     db = store.open_db(db_path)
-    assert [e["kind"] for e in store.call_events(db, "call-1")] == ["call-start", "decision",
-                                                                   "prompt"]
-    assert [e["seq"] for e in store.call_events(db, "call-1")] == [1, 2, 3]
-    assert store.get_call(db, "call-1")["result"] == "granted"
+    assert [e["kind"] for e in store.call_events(db, "call-1")] == [
+        "call-start", "decision", "prompt", "call-end"]
+    assert [e["seq"] for e in store.call_events(db, "call-1")] == [1, 2, 3, 4]
+    call = store.get_call(db, "call-1")
+    assert (call["result"], call["recording"], call["caller_id"]) == (
+        "granted", "/r.wav", "+12125550123")
 
 
 async def test_threaded_ledger_loses_nothing_under_500_calls(db_path):
     writer = ledger.ThreadedLedger(db_path)
-    logs = [CallLog(writer, f"c{i}") for i in range(500)]
-    for log in logs:
-        log.start(direction="inbound")
+    logs = [started(writer, f"c{i}") for i in range(500)]
 
     async def steps(log):
         for n in range(10):
@@ -70,32 +76,57 @@ async def test_threaded_ledger_loses_nothing_under_500_calls(db_path):
     await asyncio.gather(*(steps(log) for log in logs))
     writer.close()
     db = store.open_db(db_path)
-    assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 5000
-    assert [e["seq"] for e in store.call_events(db, "c7")] == list(range(1, 11))
+    assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 5500
+    assert [e["seq"] for e in store.call_events(db, "c7")] == list(range(1, 12))
 
 
-async def test_a_failed_row_fails_its_call_only(db_path):
+async def test_a_failed_call_fails_alone_and_its_rows_go_again(db_path):
     writer = ledger.ThreadedLedger(db_path)
-    bad, good = CallLog(writer, "bad"), CallLog(writer, "fine")
-    bad.start()
-    bad.update(no_such_column="x")  # this row fails ...
-    good.start()
+    bad, good = CallLog(writer, "bad"), started(writer, "fine")
+    bad.event("decision")  # no call-start: the row cannot exist without its call ...
     good.event("step")
     results = await asyncio.gather(bad.commit(), good.commit(), return_exceptions=True)
     assert isinstance(results[0], ledger.LogUnavailable)  # ... its call hears of it
     assert results[1] is None  # ... and the other call's rows in the same batch are kept
     writer.close()
     db = store.open_db(db_path)
-    assert store.get_call(db, "fine") and len(store.call_events(db, "fine")) == 1
-    assert store.get_call(db, "bad") is None  # the whole commit of that call rolled back
+    assert store.get_call(db, "fine") and len(store.call_events(db, "fine")) == 2
+    assert store.get_call(db, "bad") is None
+    assert bad.pending  # kept for the next commit
+
+
+async def test_a_commit_that_timed_out_is_not_written_twice(db_path):
+    log = started(ledger.Ledger(db_path), "twice")
+    log.event("step")
+    rows = list(log.pending)
+    await log.commit()
+    await log.ledger.commit("twice", rows, 2)  # the same rows again (a retry after a timeout)
+    db = store.open_db(db_path)
+    assert [e["seq"] for e in store.call_events(db, "twice")] == [1, 2]
 
 
 async def test_an_unwritable_table_fails_the_commit(db_path):
     writer = ledger.ThreadedLedger(db_path)
-    writer.writer.connection.execute("DROP TABLE events")
-    log = CallLog(writer, "c")
-    log.start()
-    log.event("step")
+    writer.writer.connection.execute("DROP TABLE personal")
+    log = started(writer, "c")
     with pytest.raises(ledger.LogUnavailable):
         await log.commit()
     writer.close()
+
+
+def test_events_are_append_only(db_path):
+    import asyncio as aio
+    aio.run(started(ledger.Ledger(db_path), "c").commit())
+    connection = sqlite3.connect(db_path)
+    for statement in ("UPDATE events SET kind = 'x'", "DELETE FROM events"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            connection.execute(statement)
+
+
+async def test_personal_values_stay_out_of_the_chained_rows(db_path):
+    await started(ledger.Ledger(db_path), "p").commit()
+    db = store.open_db(db_path)
+    detail = store.call_events(db, "p")[0]["detail"]
+    assert "+12125550123" not in detail and '"personal":{"caller_id":' in detail
+    row = db.execute("SELECT name, value FROM personal WHERE call_id = 'p'").fetchone()
+    assert row == ("caller_id", "+12125550123")

@@ -10,7 +10,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import wave
 from pathlib import Path
+
+from agi_consent.admin.prompts import publish
 
 ROOT = Path(__file__).resolve().parent.parent / "prompts"
 VOICES = {"en": "en-us", "es": "es", "fr": "fr-fr", "de": "de"}
@@ -23,9 +26,10 @@ def language_of(text_path, root):
 
 
 def stale(text_path):
-    return any(not text_path.with_suffix(ext).exists()
-               or text_path.with_suffix(ext).stat().st_mtime < text_path.stat().st_mtime
-               for ext in OUTPUTS)
+    """No current version yet, or the text is newer than it."""
+    version = text_path.with_suffix(".version")
+    return not version.exists() or version.stat().st_mtime < text_path.stat().st_mtime or \
+        any(not text_path.with_suffix(ext).exists() for ext in OUTPUTS)
 
 
 def synthesise(text_path, voice):
@@ -33,17 +37,20 @@ def synthesise(text_path, voice):
         spoken = os.path.join(work, "spoken.wav")
         subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", spoken,
                         "-f", str(text_path)], check=True, capture_output=True)
+        data = {"txt": text_path.read_bytes()}
         for ext, options in OUTPUTS.items():
-            target = text_path.with_suffix(ext)
             partial = os.path.join(work, "out" + ext)
             subprocess.run(["sox", spoken, *options, partial], check=True, capture_output=True)
-            shutil.move(partial, str(target) + ".part")
-            os.replace(str(target) + ".part", target)  # a live call never plays half a file
+            data[ext.lstrip(".")] = Path(partial).read_bytes()
+        with wave.open(os.path.join(work, "out.wav")) as audio:
+            seconds = audio.getnframes() / audio.getframerate()
+        publish(text_path.parent, text_path.stem, data, seconds)  # one version, atomically
 
 
 def build(root=ROOT, force=False):
     built = 0
-    for text_path in sorted(root.rglob("*.txt")):
+    for text_path in sorted(p for p in root.rglob("*.txt") if not any(
+            part.startswith(".") for part in p.relative_to(root).parts)):
         language = language_of(text_path, root)
         if language not in VOICES:
             raise SystemExit(f"prompts: no espeak-ng voice configured for '{language}' "

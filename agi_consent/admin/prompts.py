@@ -7,6 +7,8 @@ the site's.
 """
 
 import getpass
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -14,7 +16,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..call.prompts import NAMES, SPEECH_NAMES, PromptMissing, fingerprint, resolve, valid_language
+from ..call.prompts import (
+    FORMATS,
+    NAMES,
+    SPEECH_NAMES,
+    VERSIONS,
+    PromptMissing,
+    fingerprint,
+    resolve,
+    valid_language,
+    version_digest,
+    versioned_stem,
+)
 from ..config import local_path, shipped_prompts
 from ..core.rules import normalise_code
 from .audio import AudioRejected, convert
@@ -70,7 +83,33 @@ def write_atomically(path, data):
 
 
 def sha256_of(wav_path):
-    return fingerprint(str(wav_path)[:-4])[0]
+    return fingerprint(str(wav_path)[:-4])[0].get("wav")
+
+
+def publish(folder, name, data, seconds):
+    """Make `data` ({format: bytes}: wav, sln16, txt) the prompt's current version, as one.
+
+    The content-addressed copies are written first and never overwritten (every version
+    stays playable and provable); the plain files follow for tools that read them; the
+    `<name>.version` file, renamed into place last, switches text and audio together.
+    """
+    files = {fmt: hashlib.sha256(data[fmt]).hexdigest() for fmt in FORMATS}
+    digest = version_digest(files)
+    stem = Path(versioned_stem(str(folder), name, digest))
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    for fmt in FORMATS:
+        target = Path(f"{stem}.{fmt}")
+        if not target.exists():
+            write_atomically(target, data[fmt])
+    for fmt in FORMATS:  # unchanged files keep their bytes and times
+        plain = folder / f"{name}.{fmt}"
+        if not plain.exists() or plain.read_bytes() != data[fmt]:
+            write_atomically(plain, data[fmt])
+    manifest = {"digest": digest, "files": files, "seconds": round(seconds, 3),
+                "text": data["txt"].decode("utf-8").strip()}
+    write_atomically(folder / f"{name}.version",
+                     json.dumps(manifest, sort_keys=True, indent=1).encode() + b"\n")
+    return manifest
 
 
 def keep_history(folder, name, stamp):
@@ -116,11 +155,11 @@ def import_prompt(config, db, source, name, language, region=None, text=None, wh
     old_sha256 = sha256_of(wav_path) if wav_path.exists() else None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     history = keep_history(folder, name, stamp)
-    if text is not None:
-        write_atomically(text_path, text.strip().encode("utf-8") + b"\n")
-    write_atomically(folder / f"{name}.sln16", converted.files["sln16"])
-    write_atomically(wav_path, converted.files["wav"])  # last: the WAV is what lookup keys on
-    new_sha256 = sha256_of(wav_path)
+    words = text.strip() if text is not None else text_path.read_text(encoding="utf-8").strip()
+    manifest = publish(folder, name, {"wav": converted.files["wav"],
+                                      "sln16": converted.files["sln16"],
+                                      "txt": words.encode("utf-8") + b"\n"}, converted.seconds)
+    new_sha256 = manifest["files"]["wav"]
     schema.record_prompt_change(
         db, at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         who=who or os.environ.get("SUDO_USER") or getpass.getuser(), action="import",
@@ -199,8 +238,17 @@ def check(config):
                     problems.append(f"{prompt.path}: no .txt beside it (the text is evidence)")
                 if not os.path.exists(local_path(config, prompt.path) + ".sln16"):
                     problems.append(f"{prompt.path}: no .sln16 for wideband channels")
+    for manifest in tree(config).rglob("*.version") if tree(config).is_dir() else []:
+        try:
+            version = json.loads(manifest.read_text())
+            stem = versioned_stem(str(manifest.parent), manifest.stem, version["digest"])
+            missing = [fmt for fmt in FORMATS if not Path(f"{stem}.{fmt}").exists()]
+        except (OSError, ValueError, KeyError, TypeError):
+            missing = ["a readable version file"]
+        if missing:
+            problems.append(f"{manifest}: its version lacks {', '.join(missing)}")
     for wav in tree(config).rglob("*.wav") if tree(config).is_dir() else []:
-        if HISTORY in wav.parts:
+        if HISTORY in wav.parts or VERSIONS in wav.parts:
             continue
         try:
             fingerprint(str(wav)[:-4])

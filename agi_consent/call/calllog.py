@@ -1,8 +1,10 @@
 """The flow's view of the consent log: one call's rows, numbered in order.
 
-Rows wait here and go to the ledger together at the call's commit points (the consent result
-before MixMonitor, the call's end): one transaction per commit point, shared across calls, and
-a commit that either covers every row of the call so far or raises. Rows of a failed commit
+The first event is `call-start` (it creates the call's row: the `calls` table is derived from
+events), the last `call-end`. Rows wait here and go to the ledger together at the call's
+commit points (the consent result before MixMonitor, the call's end): one transaction per
+commit point, shared across calls, and a commit that either covers every row of the call so
+far or raises. Rows of a failed commit
 stay pending and go again with the next one, so the error path still logs the whole call.
 """
 
@@ -21,16 +23,12 @@ class CallLog:
         self.started = False
         self.pending = []
 
-    def start(self, **fields):
-        self.started = True
-        self.pending.append(("start", {"started_at": utc_now(), **fields}))
-
-    def update(self, **fields):
-        self.pending.append(("update", fields))
-
-    def event(self, kind, **detail):
+    def event(self, kind, personal=None, **detail):
+        """One step. `personal` values (numbers, names, transcripts) are kept apart from the
+        chain, which holds only their salted commitments, so they can be erased lawfully."""
+        self.started = self.started or kind == "call-start"
         self.seq += 1
-        self.pending.append(("event", (self.seq, utc_now(), kind, detail)))
+        self.pending.append(("event", (self.seq, utc_now(), kind, detail, personal)))
 
     async def commit(self):
         """Every row so far is durably in the log, or LogUnavailable."""

@@ -5,6 +5,7 @@ drive the flow with a fake (`lab.fakes.FakeChannel`). Failures are two exception
 caller is gone (`Hangup`), or Asterisk or the link failed (`ChannelError`).
 """
 
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -16,13 +17,19 @@ class Hangup(Exception):  # noqa: N818 - it is an event, not an error
     """The channel hung up (511, a HANGUP line, result=-1 with hangup, or EOF)."""
 
 
+@dataclass(frozen=True)
+class Played:
+    key: str | None  # the key that cut the prompt short, or None
+    position: int | None  # samples played (Asterisk's endpos), None when not reported
+
+
 class Channel(Protocol):
     env: dict  # the AGI environment, raw: read it through call.request only
 
     async def answer(self) -> None: ...
 
-    async def play(self, path: str, escape_digits: str = "", duration: float = 60.0):
-        """Play a file (path without extension); the key pressed, or None."""
+    async def play(self, path: str, escape_digits: str = "", duration: float = 60.0) -> Played:
+        """Play a file (path without extension); what was heard and the key pressed."""
 
     async def wait_digit(self, seconds: float):
         """The key pressed within `seconds`, or None."""

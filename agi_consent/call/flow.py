@@ -15,13 +15,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from .. import __version__
 from ..config import local_path
 from ..core import contract as c
 from ..core.decision import ALL_PARTY, UNKNOWN
-from .calllog import CallLog, utc_now
+from .calllog import CallLog
 from .channel import ChannelError, Hangup
 from .prompts import PromptMissing, choose_language, resolve, sha256_file
-from .request import BadRequest, read_request
+from .request import BadRequest, positional_args, read_request
 
 log = logging.getLogger("agi_consent.flow")
 
@@ -40,6 +41,7 @@ class Call:
     language: str = ""
     recording: str = ""  # the MixMonitor file once requested, until it is known stopped
     mixmon_id: str = ""
+    rate: int | None = None  # sample rate of the prompts Asterisk plays on this channel
     peer: str = ""  # the FastAGI client's address, logged
     problem: str | None = None  # what the transport found wrong with the environment
 
@@ -55,14 +57,15 @@ class Call:
 def start(call):
     """Log the call, validate what it asks for, and decide; returns the decision."""
     env = call.channel.env
-    call.log.start(transport=call.services.transport, channel=env.get("agi_channel", "")[:256],
-                   uniqueid=env.get("agi_uniqueid", "")[:64])
+    call.log.event("call-start", transport=call.services.transport,
+                   channel=env.get("agi_channel", "")[:256],
+                   uniqueid=env.get("agi_uniqueid", "")[:64],
+                   language=env.get("agi_language", "")[:16], peer=call.peer,
+                   personal={"caller_id": env.get("agi_callerid", "")[:256],
+                             "args": json.dumps(positional_args(env)[:8])[:2200]})
     if call.problem:
         raise BadRequest(call.problem)
     request = read_request(env)
-    call.log.update(caller_id=request.caller_id)
-    call.log.event("call-start", channel=request.channel, args=list(request.args),
-                   language=request.channel_language, peer=call.peer)
     engine = call.services.engine
     call.region = engine.region_for(request.region, request.channel, request.dnid)
     remote, decision = engine.decide(request.remote_number, call.region, request.direction)
@@ -73,23 +76,42 @@ def start(call):
     call.language = choose_language(request.lang, request.channel_language,
                                     remote_code or call.region, call.config.prompts.language)
     places = remote.subdivisions or ([remote.country] if remote.country else [])
-    call.log.update(remote_number=request.remote_number, remote_e164=remote.e164,
-                    direction=request.direction, trunk_region=call.region or "",
-                    remote_jurisdictions=",".join(places), mode=decision.mode,
-                    governing=decision.governing, rules_version=decision.rules_version,
-                    language=call.language,
-                    reasons=json.dumps(list(decision.reasons), ensure_ascii=False))
-    call.log.event("decision", **decision.as_dict(), language=call.language)
+    flow = call.config.flow
+    call.log.event("decision", **decision.as_dict(), language=call.language,
+                   trunk_region=call.region or "", remote_jurisdictions=",".join(places),
+                   package_version=__version__,
+                   keys={"accept": flow.accept_key, "decline": flow.decline_key,
+                         "opt_out": flow.opt_out_key},
+                   personal={"remote_number": request.remote_number,
+                             "remote_e164": remote.e164 or ""})
     return decision
 
 
 async def play(call, name, keys=""):
+    """Play a prompt; the log says what it was (text, every format's hash) before, and how
+    much of it the caller heard after (`played`, from Asterisk's end position)."""
     prompt = resolve(call.config, name, call.language, call.prompt_region)
     call.log.event("prompt", **prompt.evidence(), keys=keys)
-    digit = await call.channel.play(prompt.path, keys, prompt.seconds)
-    if digit:
-        call.log.event("input", key=digit, during="prompt")
-    return digit
+    played = await call.channel.play(prompt.path, keys, prompt.seconds)
+    rate = await sample_rate(call) if played.key else 8000
+    heard = round(played.position / rate, 2) if played.position is not None else None
+    call.log.event("played", name=name, seconds=heard, of=round(prompt.seconds, 2),
+                   interrupted=bool(played.key), endpos=played.position, rate=rate)
+    if played.key:
+        call.log.event("input", key=played.key, during="prompt", at_second=heard)
+    return played.key
+
+
+WIDEBAND = ("slin16", "g722", "siren7", "speex16", "opus", "slin32", "slin48", "silk16")
+
+
+async def sample_rate(call):
+    """The rate of the file Asterisk plays: .sln16 on a wideband channel, else the 8 kHz
+    .wav; endpos counts its samples. Asked once per call, only when a key cut a prompt."""
+    if call.rate is None:
+        write_format = await call.channel.get_variable("CHANNEL(audiowriteformat)") or ""
+        call.rate = 16000 if write_format.lower() in WIDEBAND else 8000
+    return call.rate
 
 
 def dated_path(config, folder, name):
@@ -137,7 +159,10 @@ async def listen(call, attempt, keys):
         answer = await call.services.speech.classify(local + ".wav")
         sha256 = await asyncio.get_running_loop().run_in_executor(None, sha256_file,
                                                                   local + ".wav")
-        evidence = {"speech": answer.as_dict(), "audio": path + ".wav", "sha256": sha256}
+        heard = answer.as_dict()
+        transcript = heard.pop("transcript")  # what a person said is personal data
+        evidence = {"speech": heard, "audio": path + ".wav", "sha256": sha256,
+                    "personal": {"transcript": transcript}}
     except Exception as error:  # unreadable answer: no answer this time, never a yes
         call.log.event("input", speech=None, audio=path + ".wav", error=str(error),
                        attempt=attempt)
@@ -255,9 +280,9 @@ async def consent_flow(call):
         await start_recording(call)
     values = await set_contract_variables(call, result)
     call.log.event("variables-set", **values)
-    call.log.update(result=result, recording=call.recording, ended_at=utc_now())
     if result in CLOSING:
         await closing_prompt(call, result)
+    call.log.event("call-end", result=result, recording=call.recording)
     await call.log.commit()
     return result
 
@@ -295,11 +320,11 @@ def describe(error):
 
 async def _record_end(call, result, detail):
     async def write():
-        if not call.log.started:
-            call.log.start()
+        if not call.log.started:  # failed before its first row: the row still says so
+            call.log.event("call-start", transport=call.services.transport)
         call.log.event(result, detail=detail)
-        call.log.update(result=result, recording=call.recording, ended_at=utc_now(),
-                        error=detail if result == c.ERROR else None)
+        call.log.event("call-end", result=result, recording=call.recording,
+                       error=detail if result == c.ERROR else None)
         await call.log.commit()
     await _best_effort(write(), seconds=call.services.ledger.timeout + 5)
 

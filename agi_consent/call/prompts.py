@@ -7,6 +7,7 @@ nothing from a call or an admin can point outside the prompts tree.
 """
 
 import hashlib
+import json
 import os
 import re
 import wave
@@ -38,11 +39,14 @@ class Prompt:
     sha256: str | None  # of the .wav, None when this process cannot see Asterisk's files
     text: str | None
     seconds: float = 60.0  # playing time; a generous bound when the file is out of sight
+    files: dict = None  # SHA-256 of every format Asterisk may pick, and of the text
+    version: str | None = None  # the content address of this text + audio, as one version
 
     def evidence(self):
         return {"name": self.name, "language": self.language, "region": self.region,
                 "path": self.path, "sha256": self.sha256, "text": self.text,
-                "seconds": round(self.seconds, 2)}
+                "seconds": round(self.seconds, 2), "files": self.files,
+                "version": self.version}
 
 
 def valid_language(value):
@@ -85,11 +89,40 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
+FORMATS = ("wav", "sln16", "txt")  # every file of one prompt version
+VERSIONS = ".versions"  # <folder>/.versions/<name>-<digest>.<format>: never overwritten
+
+
+def version_digest(files):
+    """The content address of one prompt version: its text and all its audio formats."""
+    listing = "".join(f"{fmt}={files.get(fmt) or ''}\n" for fmt in FORMATS)
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def versioned_stem(folder, name, digest):
+    return f"{folder}/{VERSIONS}/{name}-{digest[:16]}"
+
+
 @lru_cache(maxsize=1024)
-def _fingerprint(stem, wav_version, text_version):
-    """Hash, length and text of a prompt, cached per file version (a replaced file has a new
-    size/mtime), so a live call does not re-read audio on the event loop."""
-    return sha256_file(stem + ".wav"), _seconds(stem + ".wav"), _read_text(stem + ".txt")
+def _manifest(path, version):
+    """A prompt's current version (`<name>.version`, replaced atomically in one rename: the
+    text and every format switch together), cached per file version."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+        return manifest["digest"], manifest["files"], manifest["text"], \
+            float(manifest["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise PromptMissing(f"{path} is not a readable prompt version; re-import the prompt")
+
+
+@lru_cache(maxsize=1024)
+def _fingerprint(stem, wav_version, text_version, sln16_version=None):
+    """Hashes, length and text of a prompt without a version file, cached per file version
+    (a replaced file has a new size/mtime/inode), so a live call does not re-read audio."""
+    files = {fmt: sha256_file(f"{stem}.{fmt}") for fmt in FORMATS
+             if os.path.exists(f"{stem}.{fmt}")}
+    return files, _seconds(stem + ".wav"), _read_text(stem + ".txt")
 
 
 def _version(path):
@@ -109,8 +142,9 @@ def _seconds(path):
 
 
 def fingerprint(stem):
-    """(sha256, seconds, text) of the prompt at `stem`, a local path without extension."""
-    return _fingerprint(stem, _version(stem + ".wav"), _version(stem + ".txt"))
+    """(hashes by format, seconds, text) of the plain files at `stem`, a local path."""
+    return _fingerprint(stem, _version(stem + ".wav"), _version(stem + ".txt"),
+                        _version(stem + ".sln16"))
 
 
 def _read_text(path):
@@ -130,12 +164,18 @@ def resolve(config, name, language, region=None):
         # Asterisk's files are out of our sight: play the language default, unhashed.
         return Prompt(name, language, None, f"{base}/{language}/{name}", None, None)
     for folder in region_chain(region):
-        relative = f"{language}/{folder}/{name}" if folder else f"{language}/{name}"
-        stem = f"{base}/{relative}"
+        directory = f"{base}/{language}/{folder}" if folder else f"{base}/{language}"
+        stem = f"{directory}/{name}"
         local = local_path(config, stem)
+        manifest_version = _version(local + ".version")
+        if manifest_version:  # play the immutable copy: a swap mid-call cannot change it
+            digest, files, text, seconds = _manifest(local + ".version", manifest_version)
+            return Prompt(name, language, folder, versioned_stem(directory, name, digest),
+                          files.get("wav"), text, seconds, files, digest)
         wav_version = _version(local + ".wav")
         if wav_version:
-            sha256, seconds, text = _fingerprint(local, wav_version, _version(local + ".txt"))
-            return Prompt(name, language, folder, stem, sha256, text, seconds)
+            files, seconds, text = fingerprint(local)
+            return Prompt(name, language, folder, stem, files.get("wav"), text, seconds,
+                          files, version_digest(files))
     raise PromptMissing(f"no '{name}' prompt for language {language} under {base}; "
                         "run 'make prompts' or import one")

@@ -15,9 +15,9 @@ class BadRegion(ValueError):
 
 
 class Engine:
-    def __init__(self, config):
+    def __init__(self, config, rules=None):
         self.config = config
-        self.rules = load_rules(config.rules_file or None)
+        self.rules = rules or load_rules(config.rules_file or None)
         self.policy = Policy(unknown_mode=config.unknown_mode,
                              uncertain_mode=config.uncertain_mode)
 

@@ -40,12 +40,24 @@ class Rule:
 
 
 class RuleTable:
+    """The effective rules; `version` is the SHA-256 of `content`, the canonical JSON that is
+    archived with the log so any old decision can be re-derived (`decide --rules-version`)."""
+
     def __init__(self, rules):
         self.rules = dict(rules)
         self._groups = {m: r.code for r in self.rules.values() for m in r.members}
-        canonical = json.dumps({c: vars(r) for c, r in sorted(self.rules.items())},
-                               sort_keys=True, default=list)
-        self.version = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        self.content = json.dumps({c: vars(r) for c, r in sorted(self.rules.items())},
+                                  sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                  default=list)
+        self.version = hashlib.sha256(self.content.encode()).hexdigest()
+
+    @classmethod
+    def from_content(cls, content):
+        """The table as archived (keys a later version does not know are ignored)."""
+        known = set(Rule.__dataclass_fields__)
+        return cls({code: Rule(**{k: tuple(v) if k == "members" else v
+                                  for k, v in fields.items() if k in known})
+                    for code, fields in json.loads(content).items()})
 
     def get(self, code):
         """The entry for a code, falling back to a group entry (EU) for its members."""

@@ -18,7 +18,6 @@ failure settles every waiting call with an error.
 """
 
 import asyncio
-import json
 import logging
 import os
 import queue
@@ -26,7 +25,9 @@ import sqlite3
 import threading
 import time
 
-SCHEMA_VERSION = 2  # bump with every migration in schema.MIGRATIONS
+from . import chain, projection
+
+SCHEMA_VERSION = 3  # bump with every migration in schema.MIGRATIONS
 BUSY_SECONDS = 10.0  # how long a commit waits for another process's lock
 
 log = logging.getLogger("agi_consent.ledger")
@@ -62,40 +63,60 @@ def connect(path, busy_seconds=BUSY_SECONDS):
     return connection
 
 
-INSERT_EVENT = ("INSERT OR IGNORE INTO events (call_id, seq, at, kind, detail) "
-                "VALUES (?, ?, ?, ?, ?)")
-COUNT_ROWS = ("SELECT EXISTS(SELECT 1 FROM calls WHERE id = ?1), "
-              "(SELECT COUNT(*) FROM events WHERE call_id = ?1)")
+INSERT_EVENT = ("INSERT INTO events (id, call_id, seq, at, kind, detail, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)")
+INSERT_PERSONAL = "INSERT INTO personal (call_id, seq, name, value, salt) VALUES (?, ?, ?, ?, ?)"
+CALL_ROWS = "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM events WHERE call_id = ?"
+HEAD = "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1"
 
 
-def _insert_call(connection, call_id, fields):
-    row = {"id": call_id, **fields}
-    names = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    connection.execute(f"INSERT OR IGNORE INTO calls ({names}) VALUES ({marks})",
-                       list(row.values()))
+def seal(call_id, row_id, previous, payload):
+    """One event as stored: personal values replaced by salted commitments, canonical
+    detail, and its link in the chain. Returns (event row, personal rows, detail, personal)."""
+    seq, at, kind, detail, personal = payload
+    personal_rows = []
+    if personal:
+        commitments = {}
+        for name, value in sorted(personal.items()):
+            salt = os.urandom(16).hex()
+            commitments[name] = chain.commitment(salt, name, value)
+            personal_rows.append((call_id, seq, name, str(value), salt))
+        detail = {**detail, "personal": commitments}
+    text = chain.canonical(detail)
+    digest = chain.link(previous, chain.row_text(row_id, call_id, seq, at, kind, text))
+    return (row_id, call_id, seq, at, kind, text, digest), personal_rows, detail
 
 
-def _update_call(connection, call_id, fields):
-    assignments = ", ".join(f"{name} = ?" for name in fields)
-    cursor = connection.execute(f"UPDATE calls SET {assignments} WHERE id = ?",
-                                [*fields.values(), call_id])
-    if cursor.rowcount != 1:
-        raise LogUnavailable(f"call {call_id} has no row to update")
-
-
-def _event_row(call_id, payload):
-    seq, at, kind, detail = payload
-    return call_id, seq, at, kind, json.dumps(detail, sort_keys=True, default=str)
+def archive_rules(path, version, content):
+    """Keep the effective rules table under its version, once, so any decision logged with
+    it can be re-derived later (`agi-consent decide --rules-version`)."""
+    connection = connect(path)
+    try:
+        if connection.execute("SELECT 1 FROM rules_versions WHERE version = ?",
+                              [version]).fetchone():
+            return False
+        from datetime import UTC, datetime
+        with connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("INSERT OR IGNORE INTO rules_versions VALUES (?, ?, ?)",
+                               [version, datetime.now(UTC).isoformat(timespec="seconds"),
+                                content])
+        return True
+    except sqlite3.Error as error:
+        raise LogUnavailable(f"The consent log {path} cannot be written ({error}).")
+    finally:
+        connection.close()
 
 
 class Writer:
     """Applies commits to one SQLite file; used by one thread at a time."""
 
-    def __init__(self, path, busy_seconds=BUSY_SECONDS):
+    def __init__(self, path, busy_seconds=BUSY_SECONDS, checkpoints=None):
         self.path, self.busy_seconds = path, busy_seconds
         self.connection = connect(path, busy_seconds)
         self.identity = file_identity(path)
+        self.checkpoints = checkpoints  # signs the head every N rows / T s (the server's)
+        self.head = (0, chain.GENESIS)
 
     def write(self, commits):
         """Apply [(call_id, operations, seq)] in one transaction.
@@ -107,8 +128,12 @@ class Writer:
         results = []
         self.connection.execute("BEGIN IMMEDIATE")
         try:
+            # the head is read inside the transaction: classic-AGI processes write too
+            self.head = self.connection.execute(HEAD).fetchone() or (0, chain.GENESIS)
             for call_id, operations, seq in commits:
                 results.append(self._write_call(call_id, operations, seq))
+            if self.checkpoints:
+                self.checkpoints.maybe(self.connection, *self.head)
             self.connection.execute("COMMIT")
         except BaseException:
             self.rollback()
@@ -117,32 +142,51 @@ class Writer:
 
     def _write_call(self, call_id, operations, seq):
         self.connection.execute("SAVEPOINT call")
+        head = self.head
         try:
-            self._apply(call_id, operations)
-            has_row, events = self.connection.execute(COUNT_ROWS, (call_id,)).fetchone()
-            if not has_row or events != seq:
-                raise LogUnavailable(f"call {call_id} has {events} of its {seq} events in the "
-                                     "log" if has_row else f"call {call_id} has no row")
-        except (sqlite3.Error, LogUnavailable) as error:
+            self._apply(call_id, operations, seq)
+        except (sqlite3.Error, LogUnavailable, chain.NotCanonical) as error:
             self.connection.execute("ROLLBACK TO call")
             self.connection.execute("RELEASE call")
+            self.head = head
             return error if isinstance(error, LogUnavailable) else self.unavailable(error)
         self.connection.execute("RELEASE call")
         return None
 
-    def _apply(self, call_id, operations):
-        events = []
-        for kind, payload in operations:
-            if kind == "event":  # the bulk of rows: inserted together
-                events.append(_event_row(call_id, payload))
-                continue
-            if events:
-                self.connection.executemany(INSERT_EVENT, events)
-                events = []
-            (_insert_call if kind == "start" else _update_call)(self.connection, call_id,
-                                                                payload)
-        if events:
-            self.connection.executemany(INSERT_EVENT, events)
+    def _apply(self, call_id, operations, seq):
+        """Append the call's rows it does not have yet, chained, and derive its calls row."""
+        count, top = self.connection.execute(CALL_ROWS, (call_id,)).fetchone()
+        new = [payload for _, payload in operations if payload[0] > top]
+        if count != top or [p[0] for p in new] != list(range(top + 1, seq + 1)):
+            raise LogUnavailable(f"call {call_id} has {count} of its events in the log, not "
+                                 f"1..{top}; refusing to add {len(new)} more")
+        events, personal_rows, updates, start = [], [], {}, None
+        row_id, head = self.head
+        for payload in new:
+            row_id += 1
+            event, personal, detail = seal(call_id, row_id, head, payload)
+            head = event[-1]
+            events.append(event)
+            personal_rows += personal
+            columns = projection.columns(payload[2], detail, payload[4] or {}, payload[1])
+            if payload[2] == "call-start":
+                start = columns
+            else:
+                updates.update(columns)
+        if start is not None:
+            names = ["id", *start]
+            self.connection.execute(f"INSERT INTO calls ({', '.join(names)}) VALUES "
+                                    f"({', '.join('?' for _ in names)})",
+                                    [call_id, *start.values()])
+        self.connection.executemany(INSERT_EVENT, events)
+        self.connection.executemany(INSERT_PERSONAL, personal_rows)
+        if updates:
+            assignments = ", ".join(f"{name} = ?" for name in updates)
+            cursor = self.connection.execute(f"UPDATE calls SET {assignments} WHERE id = ?",
+                                             [*updates.values(), call_id])
+            if cursor.rowcount != 1:
+                raise LogUnavailable(f"call {call_id} has no row to update")
+        self.head = (row_id, head)
 
     def _check_file(self):
         """Evidence written to a removed or replaced file could never be read: refuse."""
@@ -153,6 +197,22 @@ class Writer:
         if not same:
             raise LogUnavailable(f"The consent log {self.path} was removed or replaced while "
                                  "in use; restore it and restart agi-consent.")
+
+    def checkpoint_now(self):
+        """Sign the current head if it moved since the last checkpoint (at shutdown)."""
+        if not self.checkpoints:
+            return
+        self._check_file()
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            size, head = self.connection.execute(HEAD).fetchone() or (0, chain.GENESIS)
+            latest = self.connection.execute("SELECT MAX(size) FROM checkpoints").fetchone()[0]
+            if size > (latest or 0):
+                self.checkpoints.write(self.connection, size, head)
+            self.connection.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
 
     def rollback(self):
         try:
@@ -203,14 +263,14 @@ class ThreadedLedger:
     """One supervised writer thread for the asyncio server; see the module docstring."""
 
     def __init__(self, path, timeout=30.0, max_queue=20000, batch=1000,
-                 busy_seconds=BUSY_SECONDS, gather=0.002):
+                 busy_seconds=BUSY_SECONDS, gather=0.002, checkpoints=None):
         self.path = path
         self.gather = gather  # seconds a batch may wait for more commits, under load only
         self.timeout = timeout  # seconds a call waits for its commit before failing closed
         self.batch = batch
         self.queue = queue.Queue(max_queue)  # bounded: a stuck writer cannot eat the memory
         self.healthy, self.problem = True, ""
-        self.writer = Writer(path, busy_seconds)  # a log that cannot be opened fails here
+        self.writer = Writer(path, busy_seconds, checkpoints)  # unusable log: fails here
         self.thread = None
         self._start_thread()
 
@@ -294,10 +354,14 @@ class ThreadedLedger:
                 pass
 
     def close(self):
-        """Drain what is queued, then stop the writer thread."""
+        """Drain what is queued, stop the writer thread, sign the final head."""
         if self.thread.is_alive():
             self.queue.put(_STOP)
             self.thread.join()
+        try:
+            self.writer.checkpoint_now()
+        except (sqlite3.Error, LogUnavailable) as error:
+            log.error("no final checkpoint: %s", error)
         self.writer.close()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from . import chain
 from .ledger import SCHEMA_VERSION
 
 MIGRATIONS = Migrations("agi-consent")
@@ -38,6 +39,28 @@ def m002_prompt_changes(db):
         "region": str, "path": str, "old_sha256": str, "new_sha256": str, "text": str,
         "source_file": str,
     }, pk="id")
+
+
+@MIGRATIONS()
+def m003_evidence_chain(db):
+    """Hash-chain the events (existing rows as stored), keep personal values apart, archive
+    rules versions, keep signed checkpoints; events become append-only."""
+    db.execute("ALTER TABLE events ADD COLUMN hash TEXT")
+    head = chain.GENESIS
+    rows = db.execute("SELECT id, call_id, seq, at, kind, detail FROM events ORDER BY id")
+    for row_id, call_id, seq, at, kind, detail in list(rows):
+        head = chain.link(head, chain.row_text(row_id, call_id, seq, at, kind, detail))
+        db.execute("UPDATE events SET hash = ? WHERE id = ?", [head, row_id])
+    db["personal"].create({"id": int, "call_id": str, "seq": int, "name": str, "value": str,
+                           "salt": str}, pk="id")
+    db["personal"].create_index(["call_id"])
+    db["rules_versions"].create({"version": str, "created_at": str, "content": str},
+                                pk="version")
+    db["checkpoints"].create({"id": int, "at": str, "origin": str, "size": int, "head": str,
+                              "key_id": str, "note": str}, pk="id")
+    for action in ("UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER events_append_only_{action.lower()} BEFORE {action} ON "
+                   "events BEGIN SELECT RAISE(ABORT, 'events are append-only evidence'); END")
 
 
 def record_prompt_change(db, **row):

@@ -4,7 +4,7 @@
 coroutine: `send(line, timeout) -> Reply`.
 """
 
-from ..call.channel import ChannelError, Hangup
+from ..call.channel import ChannelError, Hangup, Played
 from .wire import command
 
 
@@ -32,11 +32,11 @@ class AgiChannel:
             raise await self.failed("ANSWER")
 
     async def play(self, path, escape_digits="", duration=60.0):
-        """Play a file (path without extension); returns the key pressed, or None."""
+        """Play a file (path without extension): the key pressed and the end position."""
         reply = await self.run("STREAM FILE", path, escape_digits, wait=duration)
         if reply.number == -1:
             raise await self.failed(f"could not play {path}")
-        return reply.digit
+        return Played(reply.digit, reply.endpos)
 
     async def wait_digit(self, seconds):
         reply = await self.run("WAIT FOR DIGIT", int(seconds * 1000), wait=seconds)
