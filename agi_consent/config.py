@@ -144,6 +144,17 @@ class Evidence:
         return self.node or socket.gethostname()
 
 
+@dataclass(frozen=True)
+class Retention:
+    preset: str = ""  # sector presets, comma-separated: mifid2, sec17a4, hipaa, cnil-quality
+    default_days: int = 365  # where no rule or preset sets a maximum
+    overrides: dict = field(default_factory=dict)  # "FR" = {keep_max_days = 90}
+    group: str = ""  # the group that may read recordings, answers and the log
+
+    def presets(self):
+        return [name.strip() for name in self.preset.split(",") if name.strip()]
+
+
 def local_path(config, asterisk_path):
     """Where this process sees a file that Asterisk names `asterisk_path`."""
     root = config.asterisk_root.rstrip("/")
@@ -166,11 +177,12 @@ class Config:
     speech: Speech = Speech()
     ami: Ami = Ami()
     evidence: Evidence = Evidence()
+    retention: Retention = Retention()
     source: str = "built-in defaults"
 
 
 SECTIONS = {"server": Server, "flow": Flow, "recording": Recording, "prompts": Prompts,
-            "speech": Speech, "ami": Ami, "evidence": Evidence}
+            "speech": Speech, "ami": Ami, "evidence": Evidence, "retention": Retention}
 CHOICES = {"unknown_mode": ("all-party", "one-party"),
            "uncertain_mode": ("all-party", "as-listed")}
 
@@ -292,9 +304,27 @@ def _check_evidence(evidence, source):
         _fail(source, "'evidence.node' takes a host-like name (letters, digits, . - _).")
 
 
-SECTION_CHECKS = {"evidence": _check_evidence, "server": _check_server, "flow": _check_flow,
-                  "recording": _check_recording, "prompts": _check_prompts,
-                  "speech": _check_speech}
+def _check_retention(retention, source):
+    from .core.retention import PRESETS
+    unknown = [name for name in retention.presets() if name not in PRESETS]
+    if unknown:
+        _fail(source, f"'retention.preset' names {', '.join(unknown)}; presets: "
+              f"{', '.join(PRESETS)}.")
+    if retention.default_days < 1:
+        _fail(source, "'retention.default_days' must be ≥ 1.")
+    for code, values in retention.overrides.items():
+        if not normalise_code(code) or not isinstance(values, dict) or not values or not all(
+                key in ("keep_min_days", "keep_max_days") and isinstance(days, int)
+                and not isinstance(days, bool) and days >= 0 for key, days in values.items()):
+            _fail(source, f"'retention.overrides' takes region codes with keep_min_days and/or "
+                  f"keep_max_days in days, e.g. FR = {{ keep_max_days = 90 }}; not {code!r}.")
+    if retention.group and not all(ch.isalnum() or ch in "-_" for ch in retention.group):
+        _fail(source, "'retention.group' takes a group name such as \"consent-audit\".")
+
+
+SECTION_CHECKS = {"retention": _check_retention, "evidence": _check_evidence,
+                  "server": _check_server, "flow": _check_flow, "recording": _check_recording,
+                  "prompts": _check_prompts, "speech": _check_speech}
 
 
 def _validate(config):

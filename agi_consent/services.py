@@ -33,7 +33,13 @@ def build(config, transport):
     from .store import ledger as ledgers
 
     engine = Engine(config)
-    ledgers.archive_rules(config.database, engine.rules.version, engine.rules.content)
+    previous = ledgers.archive_rules(config.database, engine.rules.version,
+                                     engine.rules.content)
+    if previous:  # the rules changed: the log says so, for the policy review
+        writer = ledgers.Writer(config.database)
+        writer.append("system", "rules-changed", {"version": engine.rules.version,
+                                                  "previous": previous}, create=True)
+        writer.close()
     if transport == "classic":  # no signing key in a per-call process: `serve` signs
         return Services(config, engine, ledgers.Ledger(config.database), transport)
     checkpoints = start_checkpoints(config)

@@ -7,11 +7,9 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,6 +20,7 @@ from agi_consent.store.ledger import ThreadedLedger
 from agi_consent.transport.fastagi import FastAgiServer
 from lab.fakes import AsteriskPeer, Script
 from tests.invariants import consent_guard, idle, no_recording_without_consent, read_only
+from tests.servers import serve_process
 
 CA = "+14155550123"
 BUSY = 0.5  # the writer's busy timeout in these tests
@@ -165,28 +164,6 @@ async def test_disk_full_fails_closed(make_config, small_disk):
     finally:
         await server.shutdown(grace=1)
         ledger.close()
-
-
-def serve_process(config, tmp_path, grace=0.5):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    path = tmp_path / "serve.toml"
-    path.write_text(f'database = "{config.database}"\n[server]\nport = {port}\n'
-                    f'[prompts]\ndirectory = "{config.prompts.directory}"\n'
-                    'languages = ["en", "fr"]\n'
-                    f'[recording]\ndirectory = "{config.recording.directory}"\n')
-    process = subprocess.Popen([str(Path(sys.prefix) / "bin" / "agi-consent"), "--config",
-                                str(path), "serve", "--grace", str(grace)],
-                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return process, port
-        time.sleep(0.05)
-    process.kill()
-    pytest.fail("agi-consent serve did not start")
 
 
 async def load(port, database, calls, violations, pace):

@@ -192,28 +192,12 @@ async def test_sigterm_on_the_real_process_fails_in_flight_calls_closed(make_con
                                                                        db_rows):
     import os
     import signal
-    import socket
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = make_config(server={"port": port})
-    path = tmp_path / "serve.toml"
-    path.write_text(f'database = "{config.database}"\n[server]\nport = {port}\n'
-                    f'[prompts]\ndirectory = "{config.prompts.directory}"\n'
-                    'languages = ["en", "fr"]\n'
-                    f'[recording]\ndirectory = "{config.recording.directory}"\n')
-    process = subprocess.Popen([str(Path(sys.prefix) / "bin" / "agi-consent"), "--config",
-                                str(path), "serve", "--grace", "0.5"], stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            break
-        except OSError:
-            await asyncio.sleep(0.05)
+    from tests.servers import serve_process
+
+    config = make_config()
+    process, port = serve_process(config, tmp_path)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     env = {**AsteriskPeer("127.0.0.1", port).env, "agi_callerid": CA,
            "agi_arg_1": "region=US-NY"}
     writer.write("".join(f"{k}: {val}\n" for k, val in env.items()).encode() + b"\n")

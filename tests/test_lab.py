@@ -6,6 +6,9 @@ the dialplan saw, the recording files, and the consent log.
 """
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,9 +98,6 @@ def test_ca_caller_on_ny_trunk_presses_1(outcomes, evidence, prefix):
 
 
 def agi_consent(*args):
-    import subprocess
-    import sys
-    from pathlib import Path
     return subprocess.run([str(Path(sys.prefix) / "bin" / "agi-consent"), "--config",
                            str(lab.LAB / "server.toml"), *args], capture_output=True, text=True)
 
@@ -107,7 +107,6 @@ def test_evidence_of_a_real_call(outcomes, tmp_path):
     of a call through the real Asterisk; the page renders and prints in headless Chromium."""
     import json
     import shutil
-    import subprocess
 
     call_id = outcomes["accept"]["Id"]
     result = agi_consent("evidence", call_id)
@@ -218,3 +217,33 @@ def test_hangup_during_prompt_is_logged_and_not_recorded(outcomes, evidence, pre
     assert call["result"] == "hangup" and events[-2:] == ["hangup", "call-end"]
     assert "recording-started" not in events
     assert_not_recorded(outcome, call)
+
+
+def test_real_calls_go_through_export_and_purge(outcomes, evidence, tmp_path):
+    """Last in this module: it deletes the Texan's (notice) recording after exporting it."""
+    import json
+
+    outcome = outcomes["notice"]
+    call, _ = evidence(outcome)
+    local = config_module.local_path(evidence.config, call["recording"])
+    exported = tmp_path / "export"
+    result = agi_consent("export", call["id"], "--to", str(exported), "--reason", "lab test")
+    assert result.returncode == 0, result.stderr
+    assert (exported / f"{call['id']}.wav").read_bytes() == Path(local).read_bytes()
+    refused = agi_consent("export", outcomes["decline"]["Id"], "--to", str(exported),
+                          "--reason", "lab test")
+    assert refused.returncode == 2 and "not granted or notified" in refused.stderr
+    config = tmp_path / "purge.toml"  # the same site, with Texas recordings due at once
+    config.write_text((lab.LAB / "server.toml").read_text() +
+                      "[retention.overrides]\nUS-TX = { keep_max_days = 0 }\n")
+    command = [str(Path(sys.prefix) / "bin" / "agi-consent"), "--config", str(config)]
+    purged = subprocess.run([*command, "purge", "--json"], capture_output=True, text=True)
+    assert purged.returncode == 0, purged.stderr
+    assert call["id"] in [item["call"] for item in json.loads(purged.stdout)["purged"]]
+    assert not Path(local).exists()
+    assert Path(config_module.local_path(evidence.config,
+                                         outcomes["accept"]["Recording"])).exists()
+    log = agi_consent("access-log", "--json").stdout.splitlines()
+    assert {json.loads(line)["action"] for line in log} >= {"exported", "purged"}
+    verify = subprocess.run([*command, "verify"], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout

@@ -56,9 +56,13 @@ def test_eu_members_fall_back_to_eu(rules):
     assert rules.get("XX") is None
 
 
-def test_retention_guidance(rules):
-    assert rules.rules["FR"].retention_days == 180
-    assert rules.rules["BR"].retention_min_days == 90
+def test_retention_guidance(rules, tmp_path):
+    assert rules.rules["FR"].keep_max_days == 180
+    assert rules.rules["BR"].keep_min_days == 90
+    site = tmp_path / "old-names.toml"  # a site file written for 0.3 still means the same
+    site.write_text("[DE]\nretention_days = 30\nretention_min_days = 10\n")
+    old = load_rules(site).rules["DE"]
+    assert (old.keep_max_days, old.keep_min_days) == (30, 10)
 
 
 def test_site_override_changes_version(tmp_path):

@@ -16,9 +16,10 @@ SHIPPED_PATH = Path(__file__).parent / "data" / "rules.toml"
 MODELS = ("all-party", "one-party")
 CODE = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 ALIASES = {"UK": "GB"}
-FIELDS = {"name": str, "model": str, "notice": bool, "retention_days": int,
-          "retention_min_days": int, "citation": str, "note": str, "uncertain": bool,
+FIELDS = {"name": str, "model": str, "notice": bool, "keep_max_days": int,
+          "keep_min_days": int, "citation": str, "note": str, "uncertain": bool,
           "members": list}
+RENAMED = {"retention_days": "keep_max_days", "retention_min_days": "keep_min_days"}  # ≤ 0.3
 
 
 class RulesError(ValueError):
@@ -34,8 +35,8 @@ class Rule:
     citation: str
     note: str = ""
     uncertain: bool = False
-    retention_days: int | None = None
-    retention_min_days: int | None = None
+    keep_max_days: int | None = None  # recordings must be deleted by then
+    keep_min_days: int | None = None  # ... and kept at least this long
     members: tuple = ()
 
 
@@ -55,13 +56,19 @@ class RuleTable:
     def from_content(cls, content):
         """The table as archived (keys a later version does not know are ignored)."""
         known = set(Rule.__dataclass_fields__)
-        return cls({code: Rule(**{k: tuple(v) if k == "members" else v
-                                  for k, v in fields.items() if k in known})
+        return cls({code: Rule(**{RENAMED.get(k, k): tuple(v) if k == "members" else v
+                                  for k, v in fields.items() if RENAMED.get(k, k) in known})
                     for code, fields in json.loads(content).items()})
 
     def get(self, code):
         """The entry for a code, falling back to a group entry (EU) for its members."""
         return self.rules.get(code) or self.rules.get(self._groups.get(code, ""))
+
+    def applicable(self, code):
+        """Every entry that speaks for a jurisdiction: itself, its country, their group."""
+        country = code.partition("-")[0]
+        found = [self.get(c) for c in dict.fromkeys((code, country))]
+        return [rule for rule in dict.fromkeys(found) if rule]
 
     def subdivisions_of(self, country):
         return [r for c, r in self.rules.items() if c.startswith(country + "-")]
@@ -94,6 +101,7 @@ def merge(shipped, site=None, site_source="site rules"):
     for code, fields in (site or {}).items():
         if not isinstance(fields, dict):
             raise RulesError(f"{site_source}: [{code}] must be a table of keys.")
+        fields = {RENAMED.get(key, key): value for key, value in fields.items()}
         _check_entry(code, fields, site_source)
         merged.setdefault(code, {}).update(fields)
     rules = {}

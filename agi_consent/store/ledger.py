@@ -89,19 +89,22 @@ def seal(call_id, row_id, previous, payload):
 
 def archive_rules(path, version, content):
     """Keep the effective rules table under its version, once, so any decision logged with
-    it can be re-derived later (`agi-consent decide --rules-version`)."""
+    it can be re-derived later (`agi-consent decide --rules-version`). Returns the version
+    it replaces when it is new and another came before it, else None."""
     connection = connect(path)
     try:
         if connection.execute("SELECT 1 FROM rules_versions WHERE version = ?",
                               [version]).fetchone():
-            return False
+            return None
         from datetime import UTC, datetime
         with connection:
             connection.execute("BEGIN IMMEDIATE")
+            latest = connection.execute("SELECT version FROM rules_versions ORDER BY "
+                                        "created_at DESC, rowid DESC LIMIT 1").fetchone()
             connection.execute("INSERT OR IGNORE INTO rules_versions VALUES (?, ?, ?)",
                                [version, datetime.now(UTC).isoformat(timespec="seconds"),
                                 content])
-        return True
+        return latest[0] if latest else None
     except sqlite3.Error as error:
         raise LogUnavailable(f"The consent log {path} cannot be written ({error}).")
     finally:
@@ -197,6 +200,36 @@ class Writer:
         if not same:
             raise LogUnavailable(f"The consent log {self.path} was removed or replaced while "
                                  "in use; restore it and restart agi-consent.")
+
+    def append(self, call_id, kind, detail, unless=None, create=False, then=None):
+        """One event after a call's last, chained like any other, in its own transaction: the
+        admin actions (hold, release, purge, erase, export, rules changes). `unless` is asked
+        inside the transaction and, when true, nothing is written (another run got there
+        first); `create` starts the call's row if it has none (the log's own `system` call);
+        `then` runs in the same transaction after the event (an erasure's deletions).
+        Returns the event's seq, or None."""
+        from datetime import UTC, datetime
+        self._check_file()
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            if unless and unless(self.connection):
+                self.connection.execute("ROLLBACK")
+                return None
+            self.head = self.connection.execute(HEAD).fetchone() or (0, chain.GENESIS)
+            _, top = self.connection.execute(CALL_ROWS, (call_id,)).fetchone()
+            now = datetime.now(UTC).isoformat(timespec="milliseconds")
+            rows = [("event", (1, now, "call-start", {"transport": "system"}, None))] \
+                if create and top == 0 else []
+            seq = top + len(rows) + 1
+            rows.append(("event", (seq, now, kind, detail, None)))
+            self._apply(call_id, rows, seq)
+            if then:
+                then(self.connection)
+            self.connection.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+        return seq
 
     def checkpoint_now(self):
         """Sign the current head if it moved since the last checkpoint (at shutdown)."""

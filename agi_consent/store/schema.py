@@ -58,6 +58,10 @@ def m003_evidence_chain(db):
                                 pk="version")
     db["checkpoints"].create({"id": int, "at": str, "origin": str, "size": int, "head": str,
                               "key_id": str, "note": str}, pk="id")
+    # calls written before this migration were not derived from events: verify spares them
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["meta"].insert({"key": "derived_calls_from_row", "value": str(
+        db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM events").fetchone()[0])})
     for action in ("UPDATE", "DELETE"):
         db.execute(f"CREATE TRIGGER events_append_only_{action.lower()} BEFORE {action} ON "
                    "events BEGIN SELECT RAISE(ABORT, 'events are append-only evidence'); END")
