@@ -267,7 +267,8 @@ def log_throughput(work, calls=500, events_per_call=40):
             "expected": calls * events_per_call}
 
 
-def report(fast, classic_start, fresh, warm, ledger, evidence_lines, speech_lines):
+def report(fast, classic_start, fresh, warm, ledger, evidence_lines, retention_lines,
+           speech_lines):
     lines = ["# Benchmarks", "", f"Command: `make bench` (= `{Path(sys.executable).name} -m "
              "bench.run`), written by bench/run.py.", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -302,20 +303,24 @@ def report(fast, classic_start, fresh, warm, ledger, evidence_lines, speech_line
               f"{ledger['events_per_s']:,.0f} events/s committed from 500 concurrent calls "
               "(each queues 40 steps and awaits two commit barriers) through the writer thread; "
               f" {ledger['stored']} of {ledger['expected']} events stored. "
-              "Target ≥ 10,000 events/s, nothing lost.", "", *evidence_lines, *speech_lines]
+              "Target ≥ 10,000 events/s, nothing lost.", "", *evidence_lines, *retention_lines,
+              *speech_lines]
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
 
 
 def main():
-    from bench import evidence, speech
+    from bench import evidence, retention, speech
 
     resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
     with tempfile.TemporaryDirectory() as work:
         fast = fastagi(work)
         classic_start = classic(work)
+        verified = evidence.verify_speed(work)
         report(fast, classic_start, decide_fresh(), decide_warm(), log_throughput(work),
-               evidence.report(evidence.chain_cost(), evidence.verify_speed(work)),
+               evidence.report(evidence.chain_cost(), verified),
+               retention.lines(retention.purge_speed(work),
+                               retention.report_speed(verified["database"])),
                speech.report(speech.run()))
 
 

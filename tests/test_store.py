@@ -130,3 +130,12 @@ async def test_personal_values_stay_out_of_the_chained_rows(db_path):
     assert "+12125550123" not in detail and '"personal":{"caller_id":' in detail
     row = db.execute("SELECT name, value FROM personal WHERE call_id = 'p'").fetchone()
     assert row == ("caller_id", "+12125550123")
+
+
+def test_a_configured_group_may_read_the_log(tmp_path):
+    import grp
+    group = grp.getgrgid(os.getgid()).gr_name
+    path = tmp_path / "shared" / "consent.db"
+    store.open_db(str(path), group)
+    assert os.stat(path).st_mode & 0o777 == 0o640
+    assert os.stat(path.parent).st_mode & 0o777 == 0o750

@@ -25,7 +25,10 @@ def database_problems(config):
     from ..store import schema
 
     try:
-        schema.open_db(config.database).close()
+        schema.open_db(config.database, config.retention.group).close()
+    except KeyError:
+        return [f"retention.group '{config.retention.group}' is not a group on this host; "
+                "create it (groupadd) or fix the key"]
     except (OSError, sqlite3.Error, LogUnavailable) as error:
         return [f"the consent log {config.database} cannot be created or migrated ({error}); "
                 "check the 'database' key and its folder's owner and permissions"]

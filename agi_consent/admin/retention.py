@@ -155,19 +155,31 @@ def purge(config, rules, db, dry_run=False, progress=None):
     tighten(config)
     writer = Writer(config.database)
     try:
+        batch = []
         for item in progress(items) if progress else items:
-            if item.files:
-                paths = [f["path"] for f in item.files]
-                writer.append(item.call.call_id, "purged", {
-                    "files": item.files, "by": who(), "window": item.window.as_dict(),
-                    "reason": f"past keep_max_days {item.window.keep_max_days}"},
-                    unless=lambda connection, paths=paths, call=item.call.call_id:
-                    already_removed(connection, call, paths))
-            for path in [f["path"] for f in item.files] + item.leftovers:
-                remove(config, path)
+            batch.append(item)
+            if len(batch) == BATCH:
+                purge_batch(config, writer, batch)
+                batch = []
+        purge_batch(config, writer, batch)
     finally:
         writer.close()
     return items, kept
+
+
+BATCH = 500  # calls per transaction: one fsync for many deletions
+
+
+def purge_batch(config, writer, batch):
+    """Log the batch's deletions in one transaction, then delete its files."""
+    writer.append_all([(item.call.call_id, "purged", {
+        "files": item.files, "by": who(), "window": item.window.as_dict(),
+        "reason": f"past keep_max_days {item.window.keep_max_days}"},
+        lambda connection, paths=[f["path"] for f in item.files], call=item.call.call_id:
+        already_removed(connection, call, paths)) for item in batch if item.files])
+    for item in batch:
+        for path in [f["path"] for f in item.files] + item.leftovers:
+            remove(config, path)
 
 
 def tighten(config):

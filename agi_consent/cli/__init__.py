@@ -57,8 +57,8 @@ class Context:
     def db(self):
         from ..store import schema
         try:
-            return schema.open_db(self.config.database)
-        except (OSError, LogUnavailable) as error:
+            return schema.open_db(self.config.database, self.config.retention.group)
+        except (OSError, KeyError, LogUnavailable) as error:
             raise click.ClickException(
                 f"Cannot open the consent log {self.config.database} ({error}); check the "
                 "'database' config key and its folder's permissions.")

@@ -208,27 +208,34 @@ class Writer:
         first); `create` starts the call's row if it has none (the log's own `system` call);
         `then` runs in the same transaction after the event (an erasure's deletions).
         Returns the event's seq, or None."""
+        return self.append_all([(call_id, kind, detail, unless, create, then)])[0]
+
+    def append_all(self, items):
+        """Several such events in one transaction (a purge's batch); their seqs or None."""
         from datetime import UTC, datetime
         self._check_file()
         self.connection.execute("BEGIN IMMEDIATE")
         try:
-            if unless and unless(self.connection):
-                self.connection.execute("ROLLBACK")
-                return None
             self.head = self.connection.execute(HEAD).fetchone() or (0, chain.GENESIS)
-            _, top = self.connection.execute(CALL_ROWS, (call_id,)).fetchone()
             now = datetime.now(UTC).isoformat(timespec="milliseconds")
-            rows = [("event", (1, now, "call-start", {"transport": "system"}, None))] \
-                if create and top == 0 else []
-            seq = top + len(rows) + 1
-            rows.append(("event", (seq, now, kind, detail, None)))
-            self._apply(call_id, rows, seq)
-            if then:
-                then(self.connection)
+            seqs = [self._append_one(now, *item) for item in items]
             self.connection.execute("COMMIT")
         except BaseException:
             self.rollback()
             raise
+        return seqs
+
+    def _append_one(self, now, call_id, kind, detail, unless=None, create=False, then=None):
+        if unless and unless(self.connection):
+            return None
+        _, top = self.connection.execute(CALL_ROWS, (call_id,)).fetchone()
+        rows = [("event", (1, now, "call-start", {"transport": "system"}, None))] \
+            if create and top == 0 else []
+        seq = top + len(rows) + 1
+        rows.append(("event", (seq, now, kind, detail, None)))
+        self._apply(call_id, rows, seq)
+        if then:
+            then(self.connection)
         return seq
 
     def checkpoint_now(self):

@@ -75,17 +75,25 @@ def prompt_changes(db, limit=50):
     return list(db.query("SELECT * FROM prompt_changes ORDER BY id DESC LIMIT ?", [limit]))
 
 
-def _private_file(path):
-    """Create the directory 0700 and the file 0600 before SQLite opens it."""
+def _private_file(path, group=""):
+    """Create the directory 0700 and the file 0600 before SQLite opens it; with a `group`
+    (retention.group), that group may read them: 0750 and 0640 (SQLite gives its -wal and
+    -shm files the database's mode)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if group:
+        import grp
+        gid = grp.getgrnam(group).gr_gid
+        for item, mode in ((path.parent, 0o750), (path, 0o640)):
+            os.chown(item, -1, gid)
+            os.chmod(item, mode)
 
 
-def open_db(path):
+def open_db(path, group=""):
     """Open (creating and migrating if needed) the consent log."""
-    _private_file(path)
+    _private_file(path, group)
     db = sqlite_utils.Database(path)
     db.enable_wal()
     db.execute("PRAGMA synchronous=NORMAL")
