@@ -229,3 +229,31 @@ def test_cli_evidence_json_and_html(cli_config, tmp_path):
     assert "pressed 1" in text and "intact" in text
     missing = runner.invoke(main, [*cli_config, "evidence", "nope"])
     assert missing.exit_code == 2 and "calls list" in missing.output
+
+
+def test_a_log_from_before_the_chain_upgrades_and_verifies(tmp_path):
+    import sqlite_utils
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    store.MIGRATIONS.apply(db, stop_before="m003_evidence_chain")
+    db["calls"].insert({"id": "old-1", "started_at": "2026-01-01T00:00:00.000+00:00",
+                        "transport": "fastagi", "result": "granted"})
+    db["events"].insert_all([
+        {"call_id": "old-1", "seq": 1, "at": "2026-01-01T00:00:00.000+00:00",
+         "kind": "call-start", "detail": '{"args": ["region=US-NY"], "channel": "PJSIP/x"}'},
+        {"call_id": "old-1", "seq": 2, "at": "2026-01-01T00:00:01.000+00:00",
+         "kind": "consent-result", "detail": '{"result": "granted"}'}])
+    db.execute("PRAGMA user_version=2")
+    db.close()
+    store.open_db(str(path))  # the upgrade: the old rows are chained as they are
+    report = audit.verify(str(path))
+    assert report.ok and report.rows == 2, report.problems
+    log = CallLog(Ledger(str(path)), "new-1")
+    log.event("call-start", transport="fastagi")
+    log.event("call-end", result="declined")
+    asyncio.run(log.commit())
+    assert audit.verify(str(path)).ok
+    tamper(str(path), "UPDATE calls SET result = 'granted' WHERE id = 'new-1'")
+    assert audit.verify(str(path)).problems == [
+        "call new-1's result is 'granted', its events say 'declined': the calls table was "
+        "edited"]

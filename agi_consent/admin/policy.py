@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from .. import __version__
 from ..call.prompts import PromptMissing, resolve
 from ..core.decision import ALL_PARTY
-from ..core.retention import PRESETS, window
+from ..core.retention import PRESETS, evidence_days, window
 
 
 def configured_regions(config):
@@ -104,8 +104,12 @@ def retention_lines(config, rules):
         lines.append(f"{code}: keep at least {limits.keep_min_days} days, delete after "
                      f"{limits.keep_max_days} days. {state}".rstrip())
         lines += [f"  - {source}" for source in limits.sources]
-    lines.append("Spoken-answer audio follows its recording's window; the consent log itself "
-                 "is never purged (it proves the consent and every deletion).")
+    windows = [window([code], rules, retention.presets(), retention.overrides,
+                      retention.default_days) for code in codes]
+    lines.append("Spoken-answer audio follows its recording's window. The consent log itself "
+                 "is never purged: it proves the consent and every deletion, and must be kept "
+                 f"at least {evidence_days(retention.presets(), windows)} days (the longest "
+                 "minimum that applies).")
     return lines
 
 

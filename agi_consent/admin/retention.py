@@ -12,13 +12,14 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from ..call.prompts import sha256_file
 from ..config import local_path
 from ..core.contract import RECORDS
 from ..core.retention import window
 from ..store.ledger import Writer
+from .evidence import file_facts
 
 REMOVED = ("purged", "erased")  # events whose `files` are gone (or going)
 
@@ -99,11 +100,9 @@ def age_days(call, moment):
 
 
 def facts(config, path):
-    """(path, size, SHA-256) of a file as Asterisk names it, or None when it is gone."""
-    local = local_path(config, path)
-    if not os.path.isfile(local):
-        return None
-    return {"path": path, "size": os.path.getsize(local), "sha256": sha256_file(local)}
+    """Path, size, SHA-256 (and length) of a file as Asterisk names it, or None when gone."""
+    found = file_facts(config, path)
+    return found if found and found.pop("visible") else None
 
 
 def require_visible(config):
@@ -369,6 +368,3 @@ def access_log(db, limit=100):
                                 f"({marks}) ORDER BY id DESC LIMIT ?",
                                 [*ACCESS_KINDS, limit])]
 
-
-def expires(call, limits):
-    return parse_time(call.started_at) + timedelta(days=limits.keep_max_days)
