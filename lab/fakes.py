@@ -110,6 +110,8 @@ def asterisk_reply(words, script):
         if key == "hangup":
             script.hung_up = True
             return "200 result=-1 endpos=0" if name == "STREAM FILE" else "200 result=-1"
+        if key and len(key) != 1:  # words said while Asterisk only listens for keys: lost
+            key = None
         if name == "STREAM FILE":
             return f"200 result={ord(key) if key else 0} endpos={800 if key else 16000}"
         return f"200 result={ord(key) if key else 0}"

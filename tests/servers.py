@@ -9,15 +9,24 @@ from pathlib import Path
 import pytest
 
 
-def serve_process(config, tmp_path, grace=0.5):
+def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+def serve_process(config, tmp_path, grace=0.5):
+    port = free_port()
     path = tmp_path / "serve.toml"
     path.write_text(f'database = "{config.database}"\n[server]\nport = {port}\n'
                     f'[prompts]\ndirectory = "{config.prompts.directory}"\n'
                     'languages = ["en", "fr"]\n'
                     f'[recording]\ndirectory = "{config.recording.directory}"\n')
+    return serve_file(path, port, grace)
+
+
+def serve_file(path, port, grace=0.5):
+    """Start `agi-consent --config PATH serve` (its config listening on `port`)."""
     process = subprocess.Popen([str(Path(sys.prefix) / "bin" / "agi-consent"), "--config",
                                 str(path), "serve", "--grace", str(grace)],
                                stderr=subprocess.DEVNULL)

@@ -77,3 +77,36 @@ def test_key_pressed_while_speaking_wins(spoken):
     answers, _ = inputs(outcome)
     assert outcome["Result"] == "granted"
     assert answers[0]["key"] == "1" and answers[0]["during"] == "answer window"
+
+
+def test_answer_window_that_cannot_be_written_falls_back_to_the_keypad(running_lab, tmp_path):
+    """A plugin that cannot see Asterisk's files as Asterisk does (its asterisk_root points
+    elsewhere): RECORD FILE fails with writefile on the real Asterisk; the caller, who then
+    presses 1, is asked by keypad and granted, not dropped to an error."""
+    from tests.servers import free_port, serve_file
+
+    port = free_port()
+    elsewhere = tmp_path / "not-asterisks-root"
+    elsewhere.mkdir()
+    config = tmp_path / "blind.toml"
+    config.write_text(f'database = "{tmp_path}/blind.db"\nasterisk_root = "{elsewhere}"\n'
+                      f'[server]\nport = {port}\n[prompts]\ndirectory = "{lab.PROMPTS_IN}"\n'
+                      '[recording]\ndirectory = "/var/spool/asterisk/monitor/consent-nowhere"\n'
+                      '[flow]\nanswer_timeout = 4\n')
+    process, _ = serve_file(config, port)
+    try:
+        async def place():
+            async with LabAmi(running_lab) as ami:
+                return await ami.call(FL, "say", "US-NY", say="yes", key="1",
+                                      delay=math.ceil(prompt_seconds()) + 1,
+                                      agi=f"agi://127.0.0.1:{port}/consent")
+        outcome = asyncio.run(place())
+    finally:
+        process.terminate()
+        process.wait(20)
+    assert outcome["Result"] == "granted", dict(outcome.gate)
+    db = store.open_db(f"{tmp_path}/blind.db")
+    events = store.call_events(db, outcome["Id"])
+    modes = [json.loads(e["detail"]) for e in events if e["kind"] == "answer-mode"]
+    assert modes[0]["spoken"] and "writefile" in modes[1]["fallback"]
+    assert [json.loads(e["detail"]).get("key") for e in events if e["kind"] == "input"] == ["1"]

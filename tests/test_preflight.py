@@ -53,3 +53,9 @@ def test_bad_config_refuses(tmp_path, prompt_dir):
     path.write_text(path.read_text() + "[flow]\nattempts = 0\n")
     result = serve_check(path)
     assert result.exit_code == 2 and "flow.attempts" in result.output
+
+
+def test_prompts_out_of_sight_are_a_warning_not_a_refusal(tmp_path, prompt_dir):
+    path = write_config(tmp_path, prompt_dir, prompts="/nowhere/agi-consent/prompts")
+    result = CliRunner().invoke(main, ["--config", str(path), "serve", "--check"])
+    assert result.exit_code == 0 and "not visible from this host" in result.output

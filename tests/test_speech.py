@@ -136,3 +136,14 @@ async def test_speech_pool_recovers_from_a_dead_worker(folder):
         assert (await service.classify(answer)).answer == "yes"  # the next caller is heard
     finally:
         service.close()
+
+
+def test_an_answer_does_not_depend_on_earlier_callers(classifier, folder):
+    """One decoder serves many callers: what it heard before must not change this answer."""
+    answer = say(folder, "yes", voice="en-us+f3", speed=130, snr=10)
+    first = classifier.classify_file(answer)
+    for other in ("no thanks", "hello who is this", "i do not agree"):
+        classifier.classify_file(say(folder, other, voice="en-gb", snr=5))
+    again = classifier.classify_file(answer)
+    assert (again.answer, again.transcript, again.confidence) == (
+        first.answer, first.transcript, first.confidence)

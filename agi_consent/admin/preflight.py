@@ -11,9 +11,20 @@ from ..config import local_path
 from ..store.ledger import LogUnavailable
 
 
+def warnings(config):
+    """What the preflight cannot check from here (said, not refused)."""
+    tree = local_path(config, config.prompts.directory)
+    if os.path.isdir(tree):
+        return []
+    return [f"the prompt tree {tree} is not visible from this host, so its files cannot be "
+            "checked or hashed; callers hear the language defaults Asterisk has there"]
+
+
 def prompt_problems(config):
     from .prompts import check
 
+    if warnings(config):
+        return []
     found = check(config)
     if not found:
         return []

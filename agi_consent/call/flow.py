@@ -42,6 +42,7 @@ class Call:
     recording: str = ""  # the MixMonitor file once requested, until it is known stopped
     mixmon_id: str = ""
     rate: int | None = None  # sample rate of the prompts Asterisk plays on this channel
+    spoken: bool = False  # the caller may answer by voice (until speech fails on this call)
     peer: str = ""  # the FastAGI client's address, logged
     problem: str | None = None  # what the transport found wrong with the environment
 
@@ -149,9 +150,16 @@ async def listen(call, attempt, keys):
     config = call.config
     path = dated_path(config, "answers", f"{call.id}-{attempt}")
     local = local_path(config, path)
-    os.makedirs(os.path.dirname(local), mode=0o750, exist_ok=True)
-    digit = await call.channel.record(path, keys, config.speech.max_seconds,
-                                      config.speech.silence_seconds)
+    try:
+        # group-writable: Asterisk (another user, same group) writes the answer into it
+        os.makedirs(os.path.dirname(local), mode=0o770, exist_ok=True)
+        digit = await call.channel.record(path, keys, config.speech.max_seconds,
+                                          config.speech.silence_seconds)
+    except (ChannelError, OSError) as error:  # writefile, no folder: keys still work
+        fall_back_to_keys(call, f"the answer window could not be recorded ({error})")
+        digit = await call.channel.wait_digit(config.flow.answer_timeout)
+        call.log.event("input", key=digit, during="wait", attempt=attempt)
+        return digit
     if digit:
         call.log.event("input", key=digit, during="answer window", attempt=attempt)
         return digit
@@ -166,23 +174,30 @@ async def listen(call, attempt, keys):
     except Exception as error:  # unreadable answer: no answer this time, never a yes
         call.log.event("input", speech=None, audio=path + ".wav", error=str(error),
                        attempt=attempt)
+        fall_back_to_keys(call, f"the answer could not be classified ({error})")
         return None
     call.log.event("input", attempt=attempt, **evidence)
     return {"yes": config.flow.accept_key, "no": config.flow.decline_key}.get(answer.answer)
+
+
+def fall_back_to_keys(call, reason):
+    """Speech failed for this call: the rest of it takes keys only (degrade, don't fail)."""
+    call.spoken = False
+    call.log.event("answer-mode", spoken=False, fallback=reason)
 
 
 async def ask_consent(call):
     """All-party: ask, take the answer by key (or voice), re-prompt; granted/declined/no-answer."""
     flow = call.config.flow
     keys = flow.accept_key + flow.decline_key
-    spoken = offer_speech(call)
-    call.log.event("answer-mode", spoken=spoken)
-    request = "consent-request-speech" if spoken else "consent-request"
+    call.spoken = offer_speech(call)
+    call.log.event("answer-mode", spoken=call.spoken)
     for attempt in range(1, flow.attempts + 1):
         if attempt > 1:
             await play(call, "sorry")
-        digit = await play(call, request, keys)
-        if not digit and spoken:
+        digit = await play(call, "consent-request-speech" if call.spoken else
+                           "consent-request", keys)
+        if not digit and call.spoken:
             digit = await listen(call, attempt, keys)
         elif not digit:
             digit = await call.channel.wait_digit(flow.answer_timeout)

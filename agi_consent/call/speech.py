@@ -151,6 +151,7 @@ class Classifier:
         seconds = len(pcm) / 2 / RATE
         if len(pcm) < RATE // 5:  # under 0.1 s: nothing was said
             return Answer("unknown", "", None, seconds)
+        self.decoder.reinit_feat()  # no noise/CMN state carried over from an earlier caller
         self.decoder.start_utt()
         padded = with_noise_floor(with_lead_in(pcm))
         self.decoder.process_raw(padded, False, True)  # the whole utterance at once

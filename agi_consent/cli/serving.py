@@ -32,6 +32,8 @@ def serve(ctx, host, port, grace, check):
     problems = preflight.problems(config)
     if problems:
         raise BadInput("Not starting: " + "; ".join(problems) + ".")
+    for warning in preflight.warnings(config):
+        click.echo(f"warning: {warning}", err=True)
     if check:
         click.echo(f"preflight ok: prompts, consent log {config.database}, recording folder "
                    f"{config.recording.directory}")
