@@ -86,6 +86,10 @@ def test_report_counts_outcomes_with_rates(tmp_path, make_config):
     assert len(days.splitlines()) == 2
     text = CliRunner().invoke(main, [*args, "report", "--by", "language"]).output
     assert "fr" in text and "notified 1 (50%)" in text
+    since = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    recent = [json.loads(line) for line in CliRunner().invoke(
+        main, [*args, "report", "--since", since, "--json"]).output.splitlines()]
+    assert {row["group"]: row["calls"] for row in recent} == {"FR": 2, "US-CA": 1}
 
 
 def test_chart_is_a_png_with_one_series_per_region(tmp_path, make_config):

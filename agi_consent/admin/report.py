@@ -14,18 +14,23 @@ GROUPS = {"region": "COALESCE(governing, 'unknown')", "day": "substr(started_at,
 OUTCOMES = (*RESULTS, "withdrawn")
 
 
+def period(since, until):
+    """The WHERE clause (and its parameters) of calls in [since, until), the log's own
+    `system` call left out."""
+    where, params = ["id != 'system'"], []
+    for bound, operator in ((since, ">="), (until, "<")):
+        if bound:
+            where.append(f"started_at {operator} ?")
+            params.append(bound)
+    return " AND ".join(where), params
+
+
 def rows(db, by="region", since=None, until=None):
     """[{group, calls, <outcome>: n, <outcome>_rate: share}] in one aggregate query."""
     counts = ", ".join(f"SUM(result = '{o}') AS \"{o}\"" for o in OUTCOMES)
-    where, params = ["id != 'system'"], []
-    if since:
-        where.append("started_at >= ?")
-        params.append(since)
-    if until:
-        where.append("started_at < ?")
-        params.append(until)
+    where, params = period(since, until)
     query = (f"SELECT {GROUPS[by]} AS grp, COUNT(*) AS calls, {counts} FROM calls WHERE "
-             f"{' AND '.join(where)} GROUP BY grp ORDER BY grp")
+             f"{where} GROUP BY grp ORDER BY grp")
     report = []
     for row in db.query(query, params):
         item = {"group": row["grp"], "calls": row["calls"]}
@@ -46,18 +51,12 @@ def chart(db, path, since=None, until=None):
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    where, params = ["id != 'system'"], []
-    if since:
-        where.append("started_at >= ?")
-        params.append(since)
-    if until:
-        where.append("started_at < ?")
-        params.append(until)
+    where, params = period(since, until)
     series = {}
     for row in db.query(
             "SELECT COALESCE(governing, 'unknown') AS region, substr(started_at, 1, 10) AS day, "
             "COUNT(*) AS calls, SUM(result IN ('granted', 'notified')) AS recorded FROM calls "
-            f"WHERE {' AND '.join(where)} GROUP BY region, day ORDER BY day", params):
+            f"WHERE {where} GROUP BY region, day ORDER BY day", params):
         series.setdefault(row["region"], []).append((row["day"], row["recorded"] / row["calls"]))
     figure, axes = pyplot.subplots(figsize=(10, 5))
     for region, points in sorted(series.items()):
