@@ -57,16 +57,18 @@ def jurisdictions(call):
                  if c and c != "unknown")
 
 
-def load_calls(db, where="", params=()):
-    """Every call (matching `where`) with its files, removals and hold, in one pass."""
+def load_calls(db, ids=None):
+    """The calls (all, or those `ids`) with their files, removals and hold, in one pass."""
+    chosen = f"IN ({','.join('?' for _ in ids)})" if ids is not None else "IS NOT NULL"
+    ids = list(ids or [])
     calls = {row["id"]: CallFiles(row["id"], row["started_at"], row["result"] or "",
                                   jurisdictions(row), [row["recording"]] if row["recording"]
                                   else [])
-             for row in db.query(f"SELECT * FROM calls {where}", list(params))}
+             for row in db.query(f"SELECT * FROM calls WHERE id {chosen}", ids)}
     kinds = ("input", "recording-requested", "hold", "release", *REMOVED)
     marks = ",".join("?" for _ in kinds)
     for event in db.query(f"SELECT call_id, kind, detail FROM events WHERE kind IN ({marks}) "
-                          "ORDER BY call_id, seq", list(kinds)):
+                          f"AND call_id {chosen} ORDER BY call_id, seq", [*kinds, *ids]):
         call = calls.get(event["call_id"])
         if call is None:
             continue
@@ -248,7 +250,7 @@ def hold(config, db, call_ids, reason, until=None):
 
 
 def release(config, db, call_ids, reason):
-    calls = load_calls(db)
+    calls = load_calls(db, call_ids)
     writer = Writer(config.database)
     try:
         released = [c for c in call_ids if calls[c].hold]
@@ -276,7 +278,7 @@ def erase(config, db, number, dry_run=False):
 
     require_visible(config)
     call_ids = find_calls(db, number=number)
-    calls = load_calls(db)
+    calls = load_calls(db, call_ids)
     moment = now()
     done, kept = [], []
     mark = "erased:" + hmac.new(erasure_key(config), "".join(
@@ -327,7 +329,7 @@ def export(config, rules, db, call_id, target, reason, evidence_page):
     if call["result"] not in RECORDS:
         raise RetentionError(f"Call {call_id} ended '{call['result']}', not granted or "
                              "notified: it has no consented recording to export.")
-    files = load_calls(db, "WHERE id = ?", [call_id])[call_id]
+    files = load_calls(db, [call_id])[call_id]
     limits = keep_window(config, rules, files)
     if age_days(files, now()) >= limits.keep_max_days or call["recording"] in files.removed:
         raise RetentionError(f"Call {call_id} is past its keep window "
