@@ -125,8 +125,18 @@ class Speech:
 class Ami:
     host: str = ""  # empty: no AMI watcher
     port: int = 5038
-    username: str = ""
-    secret_file: str = ""  # the secret itself never sits in the config
+    username: str = "agi-consent"
+    secret_file: str = ""  # owner-only file with the AMI secret; never in the config
+    action_timeout: float = 5.0  # seconds any one AMI action may take
+    ping_seconds: float = 10.0  # an unanswered ping drops and reconnects the link
+    close_timeout: float = 30.0  # seconds after a hangup for Asterisk to close the file
+
+    @property
+    def enabled(self):
+        return bool(self.host)
+
+    def read_secret(self):
+        return read_secret_file(self.secret_file, "ami.secret_file")
 
 
 @dataclass(frozen=True)
@@ -322,7 +332,18 @@ def _check_retention(retention, source):
         _fail(source, "'retention.group' takes a group name such as \"consent-audit\".")
 
 
-SECTION_CHECKS = {"retention": _check_retention, "evidence": _check_evidence,
+def _check_ami(ami, source):
+    if not ami.enabled:
+        return
+    if not ami.secret_file or not ami.username:
+        _fail(source, "[ami] needs 'username' and 'secret_file' (an owner-only file holding "
+              "the AMI secret) when 'host' is set.")
+    if not 0 < ami.port < 65536 or min(ami.action_timeout, ami.ping_seconds,
+                                       ami.close_timeout) <= 0:
+        _fail(source, "'ami.port' must be a port number and the [ami] timeouts > 0.")
+
+
+SECTION_CHECKS = {"ami": _check_ami, "retention": _check_retention, "evidence": _check_evidence,
                   "server": _check_server, "flow": _check_flow, "recording": _check_recording,
                   "prompts": _check_prompts, "speech": _check_speech}
 

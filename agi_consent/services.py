@@ -4,8 +4,9 @@ Classic AGI (a process per call) gets the engine and a synchronous ledger, nothi
 the FastAGI server gets the writer thread and, when enabled, the speech decoders.
 """
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger("agi_consent")
 
@@ -21,11 +22,48 @@ class Services:
     ledger: object
     transport: str  # "fastagi" or "classic"
     speech: object = None  # a SpeechService on the server; None: answers by key only
+    ami_secret: str = ""  # read at start: a bad secret file stops `serve` with a sentence
+    control: object = None  # watch.control.Control while the AMI watcher runs
+    _events: object = None
+    _watching: list = field(default_factory=list)
+
+    def events(self):
+        """The store for events after a call's AGI session (hangup, pause, withdrawal)."""
+        if self._events is None:
+            from .store.ledger import Appender
+            self._events = Appender(self.config.database)
+        return self._events
+
+    async def start_watching(self):
+        """In the server's event loop: the AMI link and its watcher, when [ami] is set."""
+        if self.ami_secret:
+            from .watch.watcher import start
+            self.control, *self._watching = start(self.config, self.ami_secret,
+                                                  self.events())
+
+    async def mid_call(self, route, channel, problem=None):
+        """A mid-call route (withdraw, pause, resume) on an already consented call."""
+        from .watch import routes
+        if problem:  # the transport found the environment untrustworthy
+            log.error("%s route refused: %s", route, problem)
+            await routes.refuse(route, channel)
+            return "error"
+        return await routes.run(route, channel, self)
+
+    async def stop_watching(self):
+        if self._watching:
+            link, task = self._watching
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await link.close()
+        self._watching, self.control = [], None
 
     def close(self):
         self.ledger.close()
         if self.speech:
             self.speech.close()
+        if self._events:
+            self._events.close()
 
 
 def build(config, transport):
@@ -42,6 +80,7 @@ def build(config, transport):
         writer.close()
     if transport == "classic":  # no signing key in a per-call process: `serve` signs
         return Services(config, engine, ledgers.Ledger(config.database), transport)
+    ami_secret = read_ami_secret(config)
     checkpoints = start_checkpoints(config)
     speech = start_speech(config)
     try:
@@ -50,7 +89,17 @@ def build(config, transport):
         if speech:
             speech.close()
         raise
-    return Services(config, engine, ledger, transport, speech)
+    return Services(config, engine, ledger, transport, speech, ami_secret)
+
+
+def read_ami_secret(config):
+    from .config import ConfigError
+    if not config.ami.enabled:
+        return ""
+    try:
+        return config.ami.read_secret()
+    except ConfigError as error:
+        raise SetupError(f"The AMI watcher cannot start: {error}")
 
 
 def start_checkpoints(config):

@@ -32,6 +32,7 @@ PROMPTS_IN = "/usr/share/agi-consent/prompts"
 RECORDINGS_IN = "/var/spool/asterisk/monitor/consent"
 DATABASE_IN = "/var/lib/agi-consent/consent.db"
 CLASSIC_AGI = "agi-consent-agi"
+AMI_SECRET = LAB / "ami.secret"  # the plugin's copy of the [agi-consent] AMI user's secret
 
 
 class LabError(RuntimeError):
@@ -143,8 +144,14 @@ autoload = no
 #include modules-agi-consent.conf
 ; lab only: events for the tests, and the caller side's Wait/Hangup helpers
 load => app_userevent.so
-load => func_logic.so
 load => res_musiconhold.so
+load => app_dial.so
+load => bridge_simple.so
+load => bridge_builtin_features.so
+"""
+
+FEATURES_CONF = """[general]
+#include features-agi-consent.conf
 """
 
 MANAGER_CONF = """[general]
@@ -175,13 +182,44 @@ writeprotect = yes
 
 [globals]
 CONSENT_AGI=agi://127.0.0.1:{agi_port}/consent
+CONSENT_AGI_SERVER=agi://127.0.0.1:{agi_port}
+CONSENT_WITHDRAW_FEATURE=consent-withdraw
 
 ; The call centre: runs the shipped gate, then an "agent" talks, then hangs up.
 [lab-pbx]
 exten => s,1,Set(CHANNEL(hangup_handler_push)=lab-done,s,1)
  same => n,Gosub(consent-gate,s,1(${{LAB_REGION}},${{LAB_DIRECTION}},${{LAB_NUMBER}},${{LAB_LANG}}))
  same => n,UserEvent(LabGate,Tag: ${{LAB_TAG}},Result: ${{CONSENT_RESULT}},Mode: ${{CONSENT_MODE}},Jurisdiction: ${{CONSENT_JURISDICTION}},Id: ${{CONSENT_ID}},Recording: ${{CONSENT_RECORDING}},AgiStatus: ${{AGISTATUS}},MixMon: ${{MIXMONITOR(${{CONSENT_MIXMON_ID}},filename)}})
+ same => n,GotoIf($["${{LAB_AFTER}}" != ""]?${{LAB_AFTER}})
  same => n,Playback(tt-weasels)
+ same => n,Hangup()
+; A card payment: audio, a pause over a known prompt, audio again (the file shows the span).
+ same => n(pause),Playback(hello-world)
+ same => n,Gosub(consent-pause,s,1(,card payment))
+ same => n,UserEvent(LabPause,Tag: ${{LAB_TAG}},State: ${{CONSENT_PAUSE}})
+ same => n,Playback(tt-weasels)
+ same => n,Gosub(consent-resume,s,1())
+ same => n,UserEvent(LabPause,Tag: ${{LAB_TAG}},State: ${{CONSENT_PAUSE}})
+ same => n,Playback(hello-world)
+ same => n,Hangup()
+; An agent takes the call (a bridge: the caller's DTMF features work here).
+ same => n(agent),Dial(Local/agent@lab-agent/n,,g)
+ same => n,Hangup()
+; Held for the tests to steer by AMI (redirect, hangup), with audio playing meanwhile.
+ same => n(hold),Playback(tt-weasels)
+ same => n,Wait(120)
+ same => n,Hangup()
+
+[lab-agent]
+exten => agent,1,Answer()
+ same => n,Playback(tt-weasels)
+ same => n,Wait(40)
+
+; Where a transferred caller goes: more audio, then the end.
+[lab-transfer]
+exten => s,1,UserEvent(LabTransferred,Tag: ${{LAB_TAG}})
+ same => n,Playback(hello-world)
+ same => n,Playback(hello-world)
  same => n,Hangup()
 
 ; Runs on hangup wherever the channel is (a caller may hang up inside the gate).
@@ -206,6 +244,12 @@ exten => silent,1,Wait(120)
 exten => listen,1,Wait(60)
 exten => hangup,1,Wait(${{LAB_DELAY}})
  same => n,Hangup()
+; Accepts, then (bridged to the agent by then) presses the withdrawal sequence.
+exten => withdraw,1,Wait(${{LAB_DELAY}})
+ same => n,SendDTMF(1)
+ same => n,Wait(${{LAB_WITHDRAW_AFTER}})
+ same => n,SendDTMF(*9)
+ same => n,Wait(8)
 """
 
 
@@ -232,9 +276,11 @@ def configure():
     _write(etc / "asterisk.conf", ASTERISK_CONF.format(**values))
     _write(etc / "modules.conf", MODULES_CONF)
     _write(etc / "manager.conf", MANAGER_CONF.format(**values), 0o640)
-    _write(etc / "manager-agi-consent-secret.conf", f"secret = {secrets.token_hex(16)}\n",
-           0o640)
+    ami_secret = secrets.token_hex(16)
+    _write(etc / "manager-agi-consent-secret.conf", f"secret = {ami_secret}\n", 0o640)
+    _write(AMI_SECRET, ami_secret + "\n", 0o600)
     _write(etc / "logger.conf", LOGGER_CONF)
+    _write(etc / "features.conf", FEATURES_CONF)
     _write(etc / "extensions.conf", EXTENSIONS_CONF.format(**values))
     for name in ("musiconhold.conf", "cdr.conf", "cel.conf"):
         _write(etc / name, "")
@@ -259,7 +305,10 @@ def plugin_config(inside_chroot):
             f'[server]\nhost = "127.0.0.1"\nport = {AGI_PORT}\ncommand_timeout = 30\n'
             f'[prompts]\ndirectory = "{PROMPTS_IN}"\n'
             f'[recording]\ndirectory = "{RECORDINGS_IN}"\n'
-            '[flow]\nanswer_timeout = 3\n')
+            '[flow]\nanswer_timeout = 3\n'
+            + ("" if inside_chroot else  # the watcher runs in the server
+               f'[ami]\nhost = "127.0.0.1"\nport = {AMI_PORT}\nusername = "agi-consent"\n'
+               f'secret_file = "{AMI_SECRET}"\nping_seconds = 2\n'))
 
 
 SPOKEN_IN = "/usr/share/agi-consent-lab/spoken"
@@ -407,3 +456,17 @@ def stop():
     _stop_pid("asterisk")
 
 
+
+
+def stop_server():
+    _stop_pid("server")
+
+
+def restart_asterisk():
+    """Stop Asterisk and start it again on the same config (AMI drops and comes back)."""
+    _stop_pid("asterisk")
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
+    process = _spawn(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                      _launch_script()], "asterisk", env=env)
+    _wait_port(AMI_PORT, process, "Asterisk AMI")
+    return process

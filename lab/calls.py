@@ -20,6 +20,7 @@ class Outcome:
     tag: str
     gate: dict  # LabGate: the contract variables as the dialplan saw them after the gate
     done: dict  # LabDone: the call-centre side's hangup handler ran
+    events: list = None  # the other UserEvents the call raised, in order
 
     def __getitem__(self, key):
         return self.gate.get(key, "")
@@ -62,19 +63,27 @@ class LabAmi:
         if not waiter:
             return
         name = event.get("UserEvent")
+        if name not in ("LabGate", "LabDone"):  # LabPause, LabTransferred: kept in order
+            waiter["events"].append(dict(event))
+            return
         future = waiter["gate"] if name == "LabGate" else waiter["done"]
         if not future.done():
             future.set_result(dict(event))
 
     async def call(self, caller, behaviour, region="", direction="", number="", lang="",
-                   agi="", delay=2, say="", key="", timeout=150):
-        """Place one call and wait for the gate's outcome and the call's end."""
+                   agi="", delay=2, say="", key="", timeout=150, after="", extra=None,
+                   placed=None):
+        """Place one call and wait for the gate's outcome and the call's end. `after` picks
+        what the call centre does past the gate (pause, agent, hold); `placed(tag)` is told
+        the call's tag once it is placed, for tests that steer it meanwhile."""
         loop = asyncio.get_running_loop()
         tag = uuid.uuid4().hex[:12]
-        self.waiters[tag] = {"gate": loop.create_future(), "done": loop.create_future()}
+        self.waiters[tag] = {"gate": loop.create_future(), "done": loop.create_future(),
+                             "events": []}
         variables = {"LAB_TAG": tag, "LAB_REGION": region, "LAB_DIRECTION": direction,
                      "LAB_NUMBER": number, "LAB_LANG": lang, "LAB_DELAY": delay,
-                     "LAB_SAY": f"{lab.SPOKEN_IN}/{say}" if say else "", "LAB_KEY": key}
+                     "LAB_SAY": f"{lab.SPOKEN_IN}/{say}" if say else "", "LAB_KEY": key,
+                     "LAB_AFTER": after, **(extra or {})}
         if agi:
             variables["CONSENT_AGI"] = agi
         response = await asyncio.wait_for(self.manager.send_action({
@@ -86,12 +95,21 @@ class LabAmi:
         if not first.success:
             raise lab.LabError(f"Originate failed: {dict(first)}")
         waiter = self.waiters[tag]
+        if placed:
+            placed(tag)
         try:
             done = await asyncio.wait_for(waiter["done"], timeout)  # every call ends in h
         finally:
             del self.waiters[tag]
         gate = waiter["gate"].result() if waiter["gate"].done() else {}
-        return Outcome(tag, gate, done)
+        return Outcome(tag, gate, done, waiter["events"])
+
+    async def gate_of(self, tag, seconds=60):
+        """The LabGate event of a call still in progress."""
+        return await asyncio.wait_for(asyncio.shield(self.waiters[tag]["gate"]), seconds)
+
+    async def action(self, fields, seconds=10):
+        return await asyncio.wait_for(self.manager.send_action(fields), seconds)
 
 
 def audio_seconds(path):

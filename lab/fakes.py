@@ -266,3 +266,133 @@ class FakeSpeech:
         from agi_consent.call.speech import Answer
         said = self.script.said.pop(0) if self.script.said else ""
         return Answer(self.ANSWERS.get(said, "unknown"), said, 0.5, 1.0)
+
+
+class FakeAmi:
+    """An AMI server that answers what Asterisk 22's manager.c and app_mixmonitor.c answer, for
+    the actions the watcher uses; tests steer it (drop the link, stop answering, emit events).
+
+    channels: name -> {"uniqueid", "seconds", "variables": {...}, "recorders": {id: file},
+    "muted": {id: bool}}.
+    """
+
+    def __init__(self, secret="s3cret"):
+        self.secret, self.channels = secret, {}
+        self.sessions, self.actions = [], []
+        self.answering = True  # False: a half-open link (nothing comes back)
+        self.logins = self.refused = 0
+        self.server = None
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._session, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def close(self):
+        self.drop()
+        self.server.close()
+        await self.server.wait_closed()
+
+    def drop(self):
+        """Asterisk went away: every session's socket closes."""
+        for writer in self.sessions:
+            writer.close()
+        self.sessions = []
+
+    def emit(self, event):
+        text = "".join(f"{k}: {v}\r\n" for k, v in event.items()) + "\r\n"
+        for writer in self.sessions:
+            writer.write(text.encode())
+
+    async def _session(self, reader, writer):
+        writer.write(b"Asterisk Call Manager/9.0.0\r\n")
+        logged_in = False
+        try:
+            while True:
+                block = await reader.readuntil(b"\r\n\r\n")
+                fields = {}
+                for line in block.decode().split("\r\n"):
+                    key, _, value = line.partition(": ")
+                    if key:
+                        fields.setdefault(key.lower(), []).append(value)
+                action = {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
+                self.actions.append(action)
+                if not self.answering:
+                    continue
+                name = action.get("action", "").lower()
+                if name == "login":
+                    if action.get("secret") != self.secret:
+                        self.refused += 1
+                        self._reply(writer, action, "Error", Message="Authentication failed")
+                        await writer.drain()
+                        writer.close()
+                        return
+                    logged_in = True
+                    self.logins += 1
+                    self.sessions.append(writer)
+                    self._reply(writer, action, "Success", Message="Authentication accepted")
+                elif not logged_in:
+                    self._reply(writer, action, "Error", Message="Permission denied")
+                else:
+                    getattr(self, f"_{name}", self._unknown)(writer, action)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            if writer in self.sessions:
+                self.sessions.remove(writer)
+            writer.close()
+
+    @staticmethod
+    def _reply(writer, action, response, **headers):
+        lines = [f"Response: {response}", f"ActionID: {action.get('actionid', '')}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    def _unknown(self, writer, action):
+        self._reply(writer, action, "Error", Message="Invalid/unknown command")
+
+    def _ping(self, writer, action):
+        self._reply(writer, action, "Success", Ping="Pong", Timestamp="1.0")
+
+    def _status(self, writer, action):
+        self._reply(writer, action, "Success", EventList="start",
+                    Message="Channel status will follow")
+        wanted = [v for v in action.get("variables", "").split(",") if v]
+        for name, channel in self.channels.items():
+            lines = ["Event: Status", f"ActionID: {action.get('actionid', '')}",
+                     f"Channel: {name}", f"Uniqueid: {channel['uniqueid']}",
+                     f"Seconds: {channel.get('seconds', 0)}"]
+            lines += [f"Variable: {v}={channel['variables'].get(v, '')}" for v in wanted]
+            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        writer.write((f"Event: StatusComplete\r\nActionID: {action.get('actionid', '')}\r\n"
+                      f"EventList: Complete\r\nListItems: {len(self.channels)}\r\n\r\n").encode())
+
+    def _getvar(self, writer, action):
+        channel = self.channels.get(action.get("channel", ""))
+        if channel is None:
+            self._reply(writer, action, "Error", Message="No such channel")
+            return
+        variable = action.get("variable", "")
+        value = channel["variables"].get(variable, "")
+        if variable.startswith("MIXMONITOR(") and variable.endswith(",filename)"):
+            value = channel.get("recorders", {}).get(variable[11:-10], "")
+        self._reply(writer, action, "Success", Variable=variable, Value=value)
+
+    def _mixmonitormute(self, writer, action):
+        channel = self.channels.get(action.get("channel", ""))
+        recorder = action.get("mixmonitorid", "")
+        if channel is None:
+            self._reply(writer, action, "Error", Message="No such channel")
+        elif recorder not in channel.get("recorders", {}):  # mute_mixmonitor_instance: -1
+            self._reply(writer, action, "Error", Message="Cannot set mute flag")
+        else:
+            channel.setdefault("muted", {})[recorder] = action.get("state") not in (
+                "0", "no", "off", "false")  # ast_false()
+            self._reply(writer, action, "Success")
+
+    def _stopmixmonitor(self, writer, action):
+        channel = self.channels.get(action.get("channel", ""))
+        if channel is None:
+            self._reply(writer, action, "Error", Message="No such channel")
+            return
+        channel.get("recorders", {}).pop(action.get("mixmonitorid", ""), None)
+        self._reply(writer, action, "Success", Message="Stopped MixMonitor")

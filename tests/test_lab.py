@@ -214,7 +214,8 @@ def test_server_down_is_error_and_the_dialplan_continues(outcomes):
 def test_hangup_during_prompt_is_logged_and_not_recorded(outcomes, evidence, prefix):
     outcome = outcomes[prefix + "hangup"]
     call, events = evidence(outcome)
-    assert call["result"] == "hangup" and events[-2:] == ["hangup", "call-end"]
+    session = events[:events.index("call-end") + 1]  # the AMI watcher's hangup may follow
+    assert call["result"] == "hangup" and session[-2:] == ["hangup", "call-end"]
     assert "recording-started" not in events
     assert_not_recorded(outcome, call)
 

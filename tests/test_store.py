@@ -28,7 +28,8 @@ def test_files_are_private_and_wal(db_path):
 def test_migrations_are_idempotent(db_path):
     db = store.open_db(db_path)
     assert [m.name for m in store.MIGRATIONS.applied(db)] == [
-        "m001_calls_and_events", "m002_prompt_changes", "m003_evidence_chain"]
+        "m001_calls_and_events", "m002_prompt_changes", "m003_evidence_chain",
+        "m004_calls_by_uniqueid"]
     assert {"calls", "events", "personal", "checkpoints", "rules_versions"} <= set(
         db.table_names())
 

@@ -18,7 +18,7 @@ from ..config import local_path
 from ..core.rules import normalise_code
 
 NAMES = ("consent-request", "notice", "notice-opt-out", "sorry", "consent-confirmed",
-         "declined")
+         "declined", "consent-withdrawn")
 SPEECH_NAMES = ("consent-request-speech",)  # only for languages that take spoken answers
 AUDIO_EXTENSIONS = ("wav", "sln16")
 REGION_LANGUAGES = {"CA-QC": "fr", "MX": "es", "ES": "es", "US-PR": "es", "DE": "de",

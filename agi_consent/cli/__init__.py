@@ -122,4 +122,4 @@ def run():
         sys.exit(130)
 
 
-from . import calls, evidence, prompts, retention, serving  # noqa: E402,F401 - register commands
+from . import calls, evidence, prompts, recording, retention, serving  # noqa: E402,F401 - register commands

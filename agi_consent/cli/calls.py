@@ -7,9 +7,30 @@ import click
 from . import BadInput, main
 
 
-@main.group()
-def calls():
+@main.group(invoke_without_command=True)
+@click.option("--live", is_flag=True,
+              help="The recorded channels up now (via AMI): consent, pause state, duration.")
+@click.option("--json", "as_json", is_flag=True, help="With --live: print JSON lines.")
+@click.pass_context
+def calls(click_ctx, live, as_json):
     """Read the consent log: recent calls and the evidence of one call."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    if not live:
+        click.echo(click_ctx.get_help())
+        return
+    from .recording import run_control
+    rows = run_control(click_ctx.obj, lambda control: control.live())
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            paused = f"paused since {row['paused_since']}" if row["paused_since"] else "-"
+            state = "recording" if row["recording_live"] else "NOT RECORDING"
+            click.echo(f"{row['call']}  {row['channel']:32}  {row['result']:9}  {state:13}  "
+                       f"{paused:40}  {row['seconds'] if row['seconds'] is not None else '?'} s")
+    if not rows and not as_json:
+        click.echo("no recorded calls are up")
 
 
 @calls.command("list")

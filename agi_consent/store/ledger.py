@@ -27,7 +27,7 @@ import time
 
 from . import chain, projection
 
-SCHEMA_VERSION = 3  # bump with every migration in schema.MIGRATIONS
+SCHEMA_VERSION = 4  # bump with every migration in schema.MIGRATIONS
 BUSY_SECONDS = 10.0  # how long a commit waits for another process's lock
 
 log = logging.getLogger("agi_consent.ledger")
@@ -413,3 +413,37 @@ def _settle_all(futures):
             future.set_exception(error)
         else:
             future.set_result(None)
+
+
+class Appender:
+    """Admin and lifecycle events (hangup, recording-closed, pause, withdrawal) from asyncio
+    code: `Writer.append_all` and reads on one thread of their own, so the event loop never
+    waits on SQLite and one connection is only ever used by one thread."""
+
+    def __init__(self, path, timeout=30.0):
+        from concurrent.futures import ThreadPoolExecutor
+        self.path, self.timeout = path, timeout
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="consent-events")
+        self.writer = self.executor.submit(Writer, path).result()
+
+    async def _run(self, function, *args):
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self.executor, function, *args),
+                                          self.timeout)
+        except TimeoutError:
+            raise LogUnavailable(f"The consent log {self.path} did not answer within "
+                                 f"{self.timeout:.0f} s.") from None
+        except sqlite3.Error as error:
+            raise self.writer.unavailable(error) from None
+
+    async def read(self, query, *args):
+        """`query(connection, *args)` on the events thread."""
+        return await self._run(lambda: query(self.writer.connection, *args))
+
+    async def append_all(self, items):
+        return await self._run(self.writer.append_all, items)
+
+    def close(self):
+        self.executor.submit(self.writer.close).result()
+        self.executor.shutdown()

@@ -38,6 +38,8 @@ PROJECT = {
     "recording-started": lambda detail, personal, at: {"recording": detail.get("path", "")},
     "recording-stopped": lambda detail, personal, at: {"recording": ""},
     "call-end": _end,
+    # the caller took consent back mid-call; the recording made before it stays
+    "withdrawn": lambda detail, personal, at: {"result": "withdrawn"},
 }
 
 

@@ -67,6 +67,12 @@ def m003_evidence_chain(db):
                    "events BEGIN SELECT RAISE(ABORT, 'events are append-only evidence'); END")
 
 
+@MIGRATIONS()
+def m004_calls_by_uniqueid(db):
+    """The AMI watcher finds a call from its channel's Uniqueid at every hangup."""
+    db["calls"].create_index(["uniqueid"])
+
+
 def record_prompt_change(db, **row):
     db["prompt_changes"].insert(row)
 

@@ -182,12 +182,16 @@ class FastAgiServer:
         env, problem = parse_env(lines)
         channel = AgiChannel(connection.send, env, self.settings.command_timeout)
         route, query = route_of(env)
-        if route != v.ROUTE or not self._secret_ok(query):
+        known = route == v.ROUTE or route in v.MID_CALL_ROUTES
+        if not known or not self._secret_ok(query):
             log.warning("FastAGI client %s: %s; answering error", peer,
-                        "wrong or missing secret" if route == v.ROUTE else
+                        "wrong or missing secret" if known else
                         f"unknown route {route[:40]!r}")
             with contextlib.suppress(Exception):
                 await channel.set_variable(v.RESULT, v.ERROR)
+            return
+        if route != v.ROUTE:
+            await self.services.mid_call(route, channel, problem)
             return
         await run_guarded(channel, self.services, peer=peer, problem=problem)
 
@@ -212,6 +216,7 @@ async def serve(services, server_config, grace=10.0, ready=None):
     server = FastAgiServer(services, server_config)
     host, port = await server.start()
     log.info("FastAGI listening on %s:%s (route /%s)", host, port, v.ROUTE)
+    await services.start_watching()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -221,3 +226,4 @@ async def serve(services, server_config, grace=10.0, ready=None):
     await stop.wait()
     log.info("shutting down: %d call(s) in flight", len(server.active))
     await server.shutdown(grace)
+    await services.stop_watching()

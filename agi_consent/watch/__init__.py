@@ -1,0 +1,1 @@
+"""After the AGI returns: the life of a recorded call, watched and steered through AMI."""
