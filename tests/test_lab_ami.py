@@ -96,11 +96,15 @@ def run_calls(secret, *calls):
 
 @pytest.fixture(scope="module")
 def placed(running_lab):
-    """A plain recorded call, a paused one and a withdrawn one, concurrently."""
-    plain, paused, withdrawn = run_calls(
-        running_lab, ("accept", {}), ("accept", {"after": "pause"}),
-        ("withdraw", {"after": "agent", "extra": {"LAB_WITHDRAW_AFTER": 8}}))
-    return {"plain": plain, "paused": paused, "withdrawn": withdrawn}
+    """A plain recorded call, a paused one, a withdrawn one and one withdrawn while the
+    plugin's mid-call route is unreachable, concurrently."""
+    withdraw = {"after": "agent", "extra": {"LAB_WITHDRAW_AFTER": 8}}
+    dead = {"after": "agent", "extra": {"LAB_WITHDRAW_AFTER": 8, "CONSENT_AGI_SERVER":
+                                        f"agi://127.0.0.1:{lab.DEAD_AGI_PORT}"}}
+    plain, paused, withdrawn, unplugged = run_calls(
+        running_lab, ("accept", {}), ("accept", {"after": "pause"}), ("withdraw", withdraw),
+        ("withdraw", dead))
+    return {"plain": plain, "paused": paused, "withdrawn": withdrawn, "unplugged": unplugged}
 
 
 def test_hangup_closes_the_record_with_cause_and_the_final_files_hash(placed, config):
@@ -154,6 +158,14 @@ def test_dtmf_withdrawal_stops_the_recording_and_marks_the_consent(placed, confi
     assert closed["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     kinds = [k for k, _ in events_of(config, call_id)]
     assert kinds.count("recording-closed") == 1
+
+
+def test_a_withdrawal_the_plugin_cannot_take_still_stops_the_recording(placed, config):
+    outcome = placed["unplugged"]
+    assert outcome["Result"] == "granted" and outcome.done["Result"] == "withdrawn"
+    closed = wait_for_event(config, outcome["Id"], "recording-closed")
+    assert "withdrawn" not in dict(events_of(config, outcome["Id"])), "nobody could log it"
+    assert closed["by"] == "hangup" and 2 < closed["seconds"] < 10, closed
 
 
 def test_live_list_pause_and_resume_from_the_command_line_and_a_transfer(running_lab, config):

@@ -59,3 +59,23 @@ def test_prompts_out_of_sight_are_a_warning_not_a_refusal(tmp_path, prompt_dir):
     path = write_config(tmp_path, prompt_dir, prompts="/nowhere/agi-consent/prompts")
     result = CliRunner().invoke(main, ["--config", str(path), "serve", "--check"])
     assert result.exit_code == 0 and "not visible from this host" in result.output
+
+
+def test_an_ami_secret_others_can_read_refuses(tmp_path, prompt_dir):
+    secret = tmp_path / "ami.secret"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    path = write_config(tmp_path, prompt_dir)
+    path.write_text(path.read_text() + f'[ami]\nhost = "127.0.0.1"\nsecret_file = "{secret}"\n')
+    result = serve_check(path)
+    assert result.exit_code == 2 and "readable by others" in result.output
+    assert "chmod 600" in result.output and "s3cret" not in result.output
+    secret.chmod(0o600)
+    assert serve_check(path).exit_code == 0
+
+
+def test_ami_without_a_secret_file_is_bad_config(tmp_path, prompt_dir):
+    path = write_config(tmp_path, prompt_dir)
+    path.write_text(path.read_text() + '[ami]\nhost = "127.0.0.1"\n')
+    result = serve_check(path)
+    assert result.exit_code == 2 and "secret_file" in result.output

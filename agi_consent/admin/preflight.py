@@ -65,4 +65,17 @@ def recording_problems(config):
 
 def problems(config):
     """Every reason the server must not start, as sentences; empty when ready."""
-    return [*prompt_problems(config), *database_problems(config), *recording_problems(config)]
+    return [*prompt_problems(config), *database_problems(config), *recording_problems(config),
+            *ami_problems(config)]
+
+
+def ami_problems(config):
+    """With [ami] set, the watcher's secret must be readable, owner-only and not empty."""
+    from ..config import ConfigError
+    if not config.ami.enabled:
+        return []
+    try:
+        config.ami.read_secret()
+    except ConfigError as error:
+        return [str(error).rstrip(".")]
+    return []

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from ..call.prompts import sha256_file
 from ..config import local_path
-from ..core.contract import RECORDS
+from ..core.contract import RECORDS, WITHDRAWN
 from ..core.retention import window
 from ..store.ledger import Writer
 from .evidence import file_facts
@@ -326,7 +326,7 @@ def export(config, rules, db, call_id, target, reason, evidence_page):
     call = schema.get_call(db, call_id)
     if call is None:
         raise RetentionError(f"No call {call_id}; 'agi-consent calls list' shows the ids.")
-    if call["result"] not in RECORDS:
+    if call["result"] not in (*RECORDS, WITHDRAWN):  # withdrawn: what came before stays
         raise RetentionError(f"Call {call_id} ended '{call['result']}', not granted or "
                              "notified: it has no consented recording to export.")
     files = load_calls(db, [call_id])[call_id]
