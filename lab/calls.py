@@ -154,13 +154,41 @@ def heard_and_answered(steps):
     return lines
 
 
+def after_the_agi(config, call_id, recorded, seconds=15):
+    """What the AMI watcher logged once the call ended (it waits for the file to close)."""
+    import json
+    import sqlite3
+    import time
+    deadline = time.monotonic() + seconds
+    while True:
+        connection = sqlite3.connect(f"file:{config.database}?mode=ro", uri=True)
+        rows = [(kind, json.loads(detail)) for kind, detail in connection.execute(
+            "SELECT kind, detail FROM events WHERE call_id = ? AND kind IN ('hangup', "
+            "'recording-closed') ORDER BY seq", [call_id])]
+        connection.close()
+        watched = [d for k, d in rows if k == "hangup" and d.get("by")]
+        if (watched and (not recorded or any(k == "recording-closed" for k, _ in rows))) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    lines = []
+    for kind, detail in rows:
+        if kind == "hangup" and detail.get("by"):
+            lines.append(f"AMI: hung up, cause {detail.get('cause')} "
+                         f"({detail.get('cause_txt') or detail.get('reason', '')})")
+        elif kind == "recording-closed":
+            lines.append(f"AMI: recording closed: {detail.get('size')} bytes, "
+                         f"{detail.get('seconds')} s, SHA-256 {str(detail.get('sha256'))[:16]}…")
+    return lines
+
+
 def start_and_report():
     _, secret = lab.start_asterisk()
     lab.start_server()
-    (lab.LAB / "ami.secret").write_text(secret)
-    (lab.LAB / "ami.secret").chmod(0o600)
+    (lab.LAB / "lab-ami.secret").write_text(secret)
+    (lab.LAB / "lab-ami.secret").chmod(0o600)
     print(f"lab running: AMI 127.0.0.1:{lab.AMI_PORT} (user lab, secret in "
-          f"{lab.LAB}/ami.secret), FastAGI 127.0.0.1:{lab.AGI_PORT}; 'make lab-stop' stops it")
+          f"{lab.LAB}/lab-ami.secret), FastAGI 127.0.0.1:{lab.AGI_PORT}; 'make lab-stop' stops it")
 
 
 def demo():
@@ -203,6 +231,9 @@ def _report(outcomes):
               f"CONSENT_RESULT={outcome['Result']}")
         record = evidence.gather(config, db, outcome["Id"])
         for line in heard_and_answered(record["steps"]):
+            print(f"    {line}")
+        closed = after_the_agi(config, outcome["Id"], bool(outcome["Recording"]))
+        for line in closed:
             print(f"    {line}")
         recording = outcome["Recording"]
         if recording:

@@ -320,3 +320,22 @@ async def test_a_pause_asterisk_cannot_confirm_is_refused_loudly(site, watching)
     assert "pause-failed" in dict(kinds(site, "call-1"))
     with pytest.raises(ControlError, match="No call"):
         await Control(link, appender).pause("nobody", "x", "alice")
+
+
+async def test_a_stopmixmonitor_from_elsewhere_closes_ours_only_when_it_is_gone(site, watching):
+    server, link, _, _ = watching
+    channel = await granted_call(site)
+    recorder = channel.variables[c.MIXMON_ID]
+    closed_wav(channel.variables[c.RECORDING])
+    server.channels = {"PJSIP/trunk-00000001": {"uniqueid": "1733050000.12", "variables": {},
+                                                "recorders": {recorder: "x.wav"}}}
+    assert await link.wait_up(3)
+    stop = {"Event": "MixMonitorStop", "Channel": "PJSIP/trunk-00000001",
+            "Uniqueid": "1733050000.12"}
+    server.emit(stop)  # some other recorder: ours is still attached
+    await asyncio.sleep(0.3)
+    assert "recording-closed" not in dict(kinds(site, "call-1"))
+    server.channels["PJSIP/trunk-00000001"]["recorders"] = {}
+    server.emit(stop)
+    await until(lambda: "recording-closed" in dict(kinds(site, "call-1")))
+    assert dict(kinds(site, "call-1"))["recording-closed"]["by"] == "stop"

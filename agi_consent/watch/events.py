@@ -16,7 +16,8 @@ def _text(value, limit=256):
 
 
 def hangup(event):
-    """{uniqueid, channel, cause, cause_txt} from a Hangup event, or None when unusable."""
+    """{uniqueid, channel, cause, cause_txt} from a Hangup event (or any event with a channel
+    snapshot, such as MixMonitorStop), or None when unusable."""
     uniqueid = str(event.get("Uniqueid") or "")
     if not UNIQUEID.match(uniqueid):
         return None

@@ -89,10 +89,11 @@ class Watcher:
                 self.link.overflowed = False
                 log.warning("AMI events came faster than they were handled; reconciling")
                 self._spawn(self.reconcile())
-            if event.get("Event") == "Hangup":
-                facts = events.hangup(event)
-                if facts:
-                    self._spawn(self.on_hangup(facts))
+            name, facts = event.get("Event"), events.hangup(event)
+            if facts and name == "Hangup":
+                self._spawn(self.on_hangup(facts))
+            elif facts and name == "MixMonitorStop":  # StopMixMonitor from anywhere
+                self._spawn(self.on_stop(facts))
 
     def _spawn(self, coroutine):
         task = asyncio.get_running_loop().create_task(self._guarded(coroutine))
@@ -110,6 +111,19 @@ class Watcher:
         call_id = await self.store.read(state.call_by_uniqueid, facts["uniqueid"])
         if call_id:
             await self.close_call(call_id, {**facts, "by": "ami"})
+
+    async def on_stop(self, facts):
+        """A StopMixMonitor (an admin, another application): the event names no recorder,
+        so ours counts as stopped only when Asterisk no longer shows it attached."""
+        call_id = await self.store.read(state.call_by_uniqueid, facts["uniqueid"])
+        current = call_id and await self._after_session(call_id)
+        if not current or not current.recording_live or not current.mixmon_id:
+            return
+        if await self._getvar(facts["channel"], f"MIXMONITOR({current.mixmon_id},filename)"):
+            return  # another recorder on the channel was stopped, not ours
+        closed = await recording_facts(self.config, current.recording)
+        await self.store.append_all([(call_id, "recording-closed", {**closed, "by": "stop"},
+                                      already(call_id, "recording-closed"))])
 
     async def close_call(self, call_id, hangup):
         """Log the channel's end and, when the call recorded, the file Asterisk closed."""
