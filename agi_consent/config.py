@@ -119,6 +119,8 @@ class Speech:
     max_seconds: float = 5.0  # longest answer window
     silence_seconds: int = 2  # silence that ends the answer window
     workers: int = 1  # decoder processes
+    engine: str = "cascade"  # pocketsphinx | whisper | cascade (see README, Spoken answers)
+    whisper_model: str = ""  # a CTranslate2 Whisper folder; empty: the bundled tiny.en
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,8 @@ def _check_speech(speech, source):
     if speech.confidence_threshold and not speech.rescore:
         _fail(source, "'speech.confidence_threshold' needs 'speech.rescore = true' (the "
               "confidence is the lattice posterior).")
+    if speech.engine not in ("pocketsphinx", "whisper", "cascade"):
+        _fail(source, "'speech.engine' must be pocketsphinx, whisper or cascade.")
     if not all(isinstance(r, str) and normalise_code(r) for r in speech.disabled_regions):
         _fail(source, "'speech.disabled_regions' takes region codes.")
 

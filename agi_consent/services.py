@@ -118,7 +118,8 @@ def start_checkpoints(config):
 def speech_settings(config):
     return {"accept": config.speech.accept, "decline": config.speech.decline,
             "confidence_threshold": config.speech.confidence_threshold,
-            "rescore": config.speech.rescore}
+            "rescore": config.speech.rescore, "engine": config.speech.engine,
+            "whisper_model": config.speech.whisper_model}
 
 
 def start_speech(config):

@@ -6,7 +6,8 @@
 - Classic AGI: process start to first AGI command, and peak RSS.
 - `decide` in a fresh process (time, peak RSS) and decisions/s in a warm process.
 - Consent log: events/s sustained by 500 concurrent calls through the writer thread.
-- Speech: false accepts, accuracy by noise level and CPU per answer (bench/speech.py).
+- Speech: false accepts, accuracy by noise level and CPU per answer of the grammar
+  (bench/speech.py), and every `speech.engine` on the held-out set (bench/heldout.py).
 """
 
 import asyncio
@@ -268,7 +269,7 @@ def log_throughput(work, calls=500, events_per_call=40):
 
 
 def report(fast, classic_start, fresh, warm, ledger, evidence_lines, retention_lines,
-           speech_lines):
+           speech_lines, heldout_lines):
     lines = ["# Benchmarks", "", f"Command: `make bench` (= `{Path(sys.executable).name} -m "
              "bench.run`), written by bench/run.py.", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -304,13 +305,13 @@ def report(fast, classic_start, fresh, warm, ledger, evidence_lines, retention_l
               "(each queues 40 steps and awaits two commit barriers) through the writer thread; "
               f" {ledger['stored']} of {ledger['expected']} events stored. "
               "Target ≥ 10,000 events/s, nothing lost.", "", *evidence_lines, *retention_lines,
-              *speech_lines]
+              *speech_lines, *heldout_lines]
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
 
 
 def main():
-    from bench import evidence, retention, speech
+    from bench import evidence, heldout, retention, speech
 
     resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
     with tempfile.TemporaryDirectory() as work:
@@ -321,7 +322,7 @@ def main():
                evidence.report(evidence.chain_cost(), verified),
                retention.lines(retention.purge_speed(work),
                                retention.report_speed(verified["database"])),
-               speech.report(speech.run()))
+               speech.report(speech.run()), heldout.measure())
 
 
 if __name__ == "__main__":

