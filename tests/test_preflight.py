@@ -21,6 +21,8 @@ def write_config(tmp_path, prompt_dir, **paths):
 
 
 def test_ready_site_passes(tmp_path, prompt_dir):
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool").chmod(0o2770)  # as the install section makes it
     result = serve_check(write_config(tmp_path, prompt_dir))
     assert result.exit_code == 0 and result.output.startswith("preflight ok")
 
@@ -79,3 +81,14 @@ def test_ami_without_a_secret_file_is_bad_config(tmp_path, prompt_dir):
     path.write_text(path.read_text() + '[ami]\nhost = "127.0.0.1"\n')
     result = serve_check(path)
     assert result.exit_code == 2 and "secret_file" in result.output
+
+
+def test_a_recording_folder_asterisk_may_not_write_is_a_warning(tmp_path, prompt_dir):
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700)
+    spool.chmod(0o700)
+    result = serve_check(write_config(tmp_path, prompt_dir))
+    assert result.exit_code == 0, result.output
+    assert "not group-writable" in result.output and "keypad" in result.output
+    spool.chmod(0o2770)
+    assert "not group-writable" not in serve_check(write_config(tmp_path, prompt_dir)).output

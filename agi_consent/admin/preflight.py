@@ -13,18 +13,35 @@ from ..store.ledger import LogUnavailable
 
 def warnings(config):
     """What the preflight cannot check from here (said, not refused)."""
+    found = []
     tree = local_path(config, config.prompts.directory)
-    if os.path.isdir(tree):
+    if not os.path.isdir(tree):
+        found.append(f"the prompt tree {tree} is not visible from this host, so its files "
+                     "cannot be checked or hashed; callers hear the language defaults "
+                     "Asterisk has there")
+    return found + answer_folder_warnings(config)
+
+
+def answer_folder_warnings(config):
+    """Asterisk, another user, writes the spoken answers into folders this plugin creates:
+    a recording folder that is not group-writable may leave it unable to (the calls then fall
+    back to the keypad); the preflight cannot tell which user Asterisk runs as."""
+    folder = local_path(config, config.recording.directory)
+    if not config.speech.enabled or not os.path.isdir(folder):
         return []
-    return [f"the prompt tree {tree} is not visible from this host, so its files cannot be "
-            "checked or hashed; callers hear the language defaults Asterisk has there"]
+    mode = os.stat(folder).st_mode
+    if mode & 0o070 == 0o070:
+        return []
+    return [f"the recording folder {folder} is not group-writable (mode {mode & 0o7777:o}): "
+            "if Asterisk runs as another user it cannot write spoken answers there and callers "
+            "fall back to the keypad; give it Asterisk's group and mode 2770"]
 
 
 def prompt_problems(config):
     from .prompts import check
 
-    if warnings(config):
-        return []
+    if not os.path.isdir(local_path(config, config.prompts.directory)):
+        return []  # out of sight: a warning, not a refusal
     found = check(config)
     if not found:
         return []

@@ -109,7 +109,9 @@ def open_db(path, group=""):
 
 
 def recent_calls(db, limit=20):
-    return list(db.query("SELECT * FROM calls ORDER BY started_at DESC LIMIT ?", [limit]))
+    """Calls, newest first; not the log's own `system` record (rules changes and the like)."""
+    return list(db.query("SELECT * FROM calls WHERE id != 'system' ORDER BY started_at DESC "
+                         "LIMIT ?", [limit]))
 
 
 def call_events(db, call_id):
