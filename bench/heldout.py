@@ -14,7 +14,6 @@ on espeak-ng en-us, en-gb and en-us+f3. Here:
 """
 
 import itertools
-import resource
 import statistics
 import subprocess
 import sys
@@ -146,8 +145,14 @@ def score(engine, items):
         answer = classifier.classify_file(path)
         cpu.append(1000 * (time.process_time() - before))
         results.append((label, answer.answer, condition, what, answer.transcript))
-    return {"results": results, "cpu_ms": cpu, "load_s": load,
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"results": results, "cpu_ms": cpu, "load_s": load, "rss_mb": own_peak_mb()}
+
+
+def own_peak_mb():
+    """This process's peak RSS (VmHWM): ru_maxrss would carry the parent's over fork+exec."""
+    with open("/proc/self/status") as status:
+        line = next(x for x in status if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def score_in_process(engine, folder):
