@@ -339,3 +339,34 @@ async def test_a_stopmixmonitor_from_elsewhere_closes_ours_only_when_it_is_gone(
     server.emit(stop)
     await until(lambda: "recording-closed" in dict(kinds(site, "call-1")))
     assert dict(kinds(site, "call-1"))["recording-closed"]["by"] == "stop"
+
+
+async def test_reconcile_leaves_a_consented_recording_whose_session_is_still_running(
+        site, fake_ami):
+    """Consent committed, MixMonitor started, the closing prompt still playing: the channel
+    has a recorder and no CONSENT_RESULT yet (it is set last). Not a recording to stop."""
+    from agi_consent.store.ledger import Writer
+    server, _ = fake_ami
+    writer = Writer(site.database)
+    rows = [("call-start", {"transport": "fastagi", "uniqueid": "5.5", "channel": "PJSIP/a-1"}),
+            ("decision", {"mode": "all-party"}), ("consent-result", {"result": "granted"}),
+            ("recording-requested", {"path": "/x.wav"})]
+    writer.write([("busy", [("event", (n, "2026-12-01T10:00:00.000+00:00", kind, detail,
+                                       None)) for n, (kind, detail) in enumerate(rows, 1)],
+                   len(rows))])
+    writer.close()
+    server.channels = {"PJSIP/a-1": {"uniqueid": "5.5", "variables": {c.MIXMON_ID: "0x9"},
+                                     "recorders": {"0x9": "/x.wav"}}}
+    appender = Appender(site.database)
+    link = link_for(site)
+    watcher = Watcher(site, link, appender)
+    link.on_up = watcher.reconcile
+    link.start()
+    try:
+        await until(lambda: any(a.get("action") == "Status" for a in server.actions))
+        await asyncio.sleep(0.3)
+    finally:
+        await link.close()
+        appender.close()
+    assert server.channels["PJSIP/a-1"]["recorders"] == {"0x9": "/x.wav"}
+    assert not any(a.get("action") == "StopMixMonitor" for a in server.actions)

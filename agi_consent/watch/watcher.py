@@ -185,8 +185,10 @@ class Watcher:
             return 0
         call_id = await self.store.read(state.call_by_uniqueid, channel["uniqueid"])
         current = call_id and await self.store.read(state.read_state, call_id)
-        if current and current.result in c.RECORDS and current.recording_live:
-            return 0  # the record says consented: the channel variable is what is odd
+        if current and current.result in c.RECORDS:
+            # consent is committed before MixMonitor starts; the session may still be in its
+            # closing prompt (CONSENT_RESULT is set last, the recording row comes at its end)
+            return 0
         await self.link.action({"Action": "StopMixMonitor", "Channel": name,
                                 "MixMonitorID": mixmon_id})
         log.error("stopped a recording on %s with no granted or notified record (call %s)",
