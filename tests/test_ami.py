@@ -4,6 +4,7 @@ reconciliation after the link was down, and a pause that is confirmed or loudly 
 same steps run against the real Asterisk in test_lab_ami.py."""
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -210,19 +211,27 @@ def kinds(config, call_id):
             store.call_events(store.open_db(config.database), call_id)]
 
 
-@pytest.fixture
-async def watching(site, fake_ami):
-    server, _ = fake_ami
+@contextlib.asynccontextmanager
+async def watcher_of(site):
+    """The watcher as `serve` runs it: its link reconciles at every login."""
     appender = Appender(site.database)
     link = link_for(site)
     watcher = Watcher(site, link, appender)
     link.on_up = watcher.reconcile
     link.start()
     task = asyncio.get_running_loop().create_task(watcher.run())
-    yield server, link, watcher, appender
-    task.cancel()
-    await link.close()
-    appender.close()
+    try:
+        yield link, watcher, appender
+    finally:
+        task.cancel()
+        await link.close()
+        appender.close()
+
+
+@pytest.fixture
+async def watching(site, fake_ami):
+    async with watcher_of(site) as (link, watcher, appender):
+        yield fake_ami[0], link, watcher, appender
 
 
 async def test_hangup_closes_the_record_with_cause_and_the_files_hash(site, watching):
@@ -263,17 +272,9 @@ async def test_reconcile_closes_what_ended_unseen_and_stops_unconsented_recorder
     server.channels = {"PJSIP/rogue-2": {"uniqueid": "1.2", "variables": {
         c.MIXMON_ID: "0xbad", c.ID: "", c.RESULT: "declined"},
         "recorders": {"0xbad": "/var/spool/x.wav"}}}
-    appender = Appender(site.database)
-    link = link_for(site)
-    watcher = Watcher(site, link, appender)
-    link.on_up = watcher.reconcile
-    link.start()
-    try:
+    async with watcher_of(site):
         await until(lambda: "recording-closed" in [k for k, _ in kinds(site, "gone")])
         await until(lambda: not server.channels["PJSIP/rogue-2"]["recorders"])
-    finally:
-        await link.close()
-        appender.close()
     hangup = dict(kinds(site, "gone"))["hangup"]
     assert hangup["by"] == "reconcile" and hangup["cause"] is None
     stray = dict(kinds(site, "system"))["recording-stopped"]
@@ -357,16 +358,8 @@ async def test_reconcile_leaves_a_consented_recording_whose_session_is_still_run
     writer.close()
     server.channels = {"PJSIP/a-1": {"uniqueid": "5.5", "variables": {c.MIXMON_ID: "0x9"},
                                      "recorders": {"0x9": "/x.wav"}}}
-    appender = Appender(site.database)
-    link = link_for(site)
-    watcher = Watcher(site, link, appender)
-    link.on_up = watcher.reconcile
-    link.start()
-    try:
+    async with watcher_of(site):
         await until(lambda: any(a.get("action") == "Status" for a in server.actions))
         await asyncio.sleep(0.3)
-    finally:
-        await link.close()
-        appender.close()
     assert server.channels["PJSIP/a-1"]["recorders"] == {"0x9": "/x.wav"}
     assert not any(a.get("action") == "StopMixMonitor" for a in server.actions)

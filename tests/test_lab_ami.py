@@ -174,12 +174,7 @@ def test_live_list_pause_and_resume_from_the_command_line_and_a_transfer(running
     transferred elsewhere by AMI Redirect and the recording runs on until the hangup."""
     async def scenario():
         async with LabAmi(running_lab) as ami:
-            tags = []
-            call = asyncio.ensure_future(ami.call(CA, "accept", "US-NY", after="hold",
-                                                  placed=tags.append))
-            while not tags:
-                await asyncio.sleep(0.05)
-            gate = await ami.gate_of(tags[0])
+            call, gate = await held_call(ami)
             steps = await asyncio.to_thread(command_line_steps, gate["Id"])
             redirected = time.monotonic()
             reply = await ami.action({"Action": "Redirect", "Channel": gate["Channel"],
@@ -197,6 +192,17 @@ def test_live_list_pause_and_resume_from_the_command_line_and_a_transfer(running
     assert logged["paused"]["reason"] == "card" and logged["resumed"]["paused_seconds"] > 0
     # hello-world twice after the transfer: the file holds them (recorded to the very end)
     assert closed["seconds"] > after_transfer - 0.5 + 1.0
+
+
+async def held_call(ami):
+    """A consented, recorded call that the call centre holds (audio, then a long wait) for
+    the test to steer: (the call's task, its LabGate event)."""
+    tags = []
+    call = asyncio.ensure_future(ami.call(CA, "accept", "US-NY", after="hold",
+                                          placed=tags.append))
+    while not tags:
+        await asyncio.sleep(0.05)
+    return call, await ami.gate_of(tags[0])
 
 
 def command_line_steps(call_id):
@@ -254,12 +260,7 @@ def test_a_serve_restart_mid_call_reconciles_it(running_lab, config):
     server's watcher finds it gone and closes it."""
     async def scenario():
         async with LabAmi(running_lab) as ami:
-            tags = []
-            call = asyncio.ensure_future(ami.call(CA, "accept", "US-NY", after="hold",
-                                                  placed=tags.append))
-            while not tags:
-                await asyncio.sleep(0.05)
-            gate = await ami.gate_of(tags[0])
+            call, gate = await held_call(ami)
             await asyncio.to_thread(lab.stop_server)
             await ami.action({"Action": "Hangup", "Channel": gate["Channel"]})
             await call

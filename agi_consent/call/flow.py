@@ -240,7 +240,7 @@ async def start_recording(call):
 
 async def recorder_attached(call):
     """`MIXMONITOR(<id>,filename)` has a value only while that recorder's datastore exists."""
-    return bool(await call.channel.get_variable(f"MIXMONITOR({call.mixmon_id},filename)"))
+    return bool(await call.channel.get_variable(c.recorder_file(call.mixmon_id)))
 
 
 async def stop_recording(call):

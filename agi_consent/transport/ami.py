@@ -198,6 +198,14 @@ class AmiLink:
             raise AmiActionFailed(first.get("Message") or f"{fields['Action']} failed")
         return reply
 
+    async def getvar(self, channel, variable):
+        """A channel variable or function value; empty when Asterisk answers with an error
+        (no such channel). Raises AmiUnavailable when AMI does not answer: unknown is not
+        empty."""
+        reply = await self.action({"Action": "Getvar", "Channel": channel,
+                                   "Variable": variable}, check=False)
+        return (reply.get("Value") or "") if reply.success else ""
+
     async def wait_up(self, seconds):
         """Wait until logged in; False when that did not happen within `seconds`."""
         try:

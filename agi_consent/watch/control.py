@@ -60,12 +60,9 @@ class Control:
 
     async def attached(self, channel, mixmon_id):
         try:
-            reply = await self.link.action({"Action": "Getvar", "Channel": channel,
-                                            "Variable": f"MIXMONITOR({mixmon_id},filename)"},
-                                           check=False)
+            return await self.link.getvar(channel, c.recorder_file(mixmon_id))
         except AmiUnavailable:
             return ""
-        return (reply.get("Value") or "") if reply.success else ""
 
     async def _mute(self, current, channel, mute):
         try:

@@ -51,7 +51,7 @@ async def withdraw(channel, services):
     if current.result != c.WITHDRAWN:
         if mixmon_id:
             await channel.exec("StopMixMonitor", mixmon_id)
-            if await channel.get_variable(f"MIXMONITOR({mixmon_id},filename)"):
+            if await channel.get_variable(c.recorder_file(mixmon_id)):
                 raise ChannelError("the recorder is still attached after StopMixMonitor")
         items = [(current.id, "withdrawn", {"by": "caller", "channel": env.get(
             "agi_channel", "")[:256], "mixmon_id": mixmon_id, "recording": current.recording,

@@ -119,7 +119,7 @@ class Watcher:
         current = call_id and await self._after_session(call_id)
         if not current or not current.recording_live or not current.mixmon_id:
             return
-        if await self._getvar(facts["channel"], f"MIXMONITOR({current.mixmon_id},filename)"):
+        if await self.link.getvar(facts["channel"], c.recorder_file(current.mixmon_id)):
             return  # another recorder on the channel was stopped, not ours
         closed = await recording_facts(self.config, current.recording)
         await self.store.append_all([(call_id, "recording-closed", {**closed, "by": "stop"},
@@ -180,7 +180,7 @@ class Watcher:
         if not mixmon_id or channel["variables"].get(c.RESULT) in c.RECORDS:
             return 0
         name = channel["channel"]
-        attached = await self._getvar(name, f"MIXMONITOR({mixmon_id},filename)")
+        attached = await self.link.getvar(name, c.recorder_file(mixmon_id))
         if not attached:
             return 0
         call_id = await self.store.read(state.call_by_uniqueid, channel["uniqueid"])
@@ -199,11 +199,6 @@ class Watcher:
             "reason": "recording with no granted or notified consent record"}, None,
             target == "system")])
         return 1
-
-    async def _getvar(self, channel, variable):
-        reply = await self.link.action({"Action": "Getvar", "Channel": channel,
-                                        "Variable": variable}, check=False)
-        return reply.get("Value") or "" if reply.success else ""
 
 
 
