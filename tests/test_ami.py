@@ -363,3 +363,19 @@ async def test_reconcile_leaves_a_consented_recording_whose_session_is_still_run
         await asyncio.sleep(0.3)
     assert server.channels["PJSIP/a-1"]["recorders"] == {"0x9": "/x.wav"}
     assert not any(a.get("action") == "StopMixMonitor" for a in server.actions)
+
+
+async def test_a_hangup_seen_twice_at_once_is_logged_once(site, watching):
+    """The live Hangup and a reconcile after a reconnect may close the same call together:
+    the second finds the first's rows inside its transaction and writes nothing."""
+    server, link, watcher, _ = watching
+    server.channels = {"PJSIP/trunk-00000001": {"uniqueid": "1733050000.12", "variables": {}}}
+    channel = await granted_call(site)
+    closed_wav(channel.variables[c.RECORDING])
+    assert await link.wait_up(3)
+    hangup = {"uniqueid": "1733050000.12", "cause": 16, "by": "ami"}
+    await asyncio.gather(watcher.close_call("call-1", hangup),
+                         watcher.close_call("call-1", {**hangup, "by": "reconcile"}))
+    logged = [k for k, d in kinds(site, "call-1") if k == "recording-closed" or
+              (k == "hangup" and d.get("by") in ("ami", "reconcile"))]
+    assert logged == ["hangup", "recording-closed"]

@@ -10,6 +10,7 @@ running without a granted or notified record is stopped.
 """
 
 import asyncio
+import json
 import logging
 import os
 import struct
@@ -71,7 +72,7 @@ def already(call_id, kind, by=None):
     def logged(connection):
         for (detail,) in connection.execute("SELECT detail FROM events WHERE call_id = ? AND "
                                             "kind = ?", [call_id, kind]):
-            if by is None or any(f'"by": "{b}"' in detail for b in by):
+            if by is None or json.loads(detail or "{}").get("by") in by:
                 return True
         return False
     return logged
