@@ -220,15 +220,20 @@ async def give_notice(call):
     return c.OPTED_OUT if key and digit == key else c.NOTIFIED
 
 
-async def start_recording(call):
-    """MixMonitor with an ID, requested only after the request itself is in the log, and
-    believed only once Asterisk shows the recorder attached (MixMonitor answers success even
-    when its thread failed to start)."""
+def request_recording(call):
+    """Log the MixMonitor about to be requested; it goes to the log in the consent's commit."""
     recording = call.config.recording
     path = dated_path(call.config, "", f"{call.id}.{recording.format}")
     call.log.event("recording-requested", path=path, options=recording.options,
                    id_variable=c.MIXMON_ID)
-    await call.log.commit()
+    return path
+
+
+async def start_recording(call, path):
+    """MixMonitor with an ID, requested only once the request itself is in the log, and
+    believed only once Asterisk shows the recorder attached (MixMonitor answers success even
+    when its thread failed to start)."""
+    recording = call.config.recording
     call.recording = path  # from here on a failure stops it
     await call.channel.exec("MixMonitor", f"{path},{recording.options}i({c.MIXMON_ID})")
     call.mixmon_id = await call.channel.get_variable(c.MIXMON_ID) or ""
@@ -290,9 +295,10 @@ async def consent_flow(call):
         await call.channel.answer()
     result = await (ask_consent(call) if decision.mode == ALL_PARTY else give_notice(call))
     call.log.event("consent-result", result=result)
-    await call.log.commit()  # the evidence is durable before any recording starts
-    if result in c.RECORDS:
-        await start_recording(call)
+    path = request_recording(call) if result in c.RECORDS else None
+    await call.log.commit()  # the consent and the request are durable before MixMonitor
+    if path:
+        await start_recording(call, path)
     values = await set_contract_variables(call, result)
     call.log.event("variables-set", **values)
     if result in CLOSING:
