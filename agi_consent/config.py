@@ -121,6 +121,8 @@ class Speech:
     workers: int = 1  # decoder processes
     engine: str = "cascade"  # pocketsphinx | whisper | cascade (see README, Spoken answers)
     whisper_model: str = ""  # a CTranslate2 Whisper folder; empty: the bundled tiny.en
+    barge_in: bool = True  # speech during the question stops it (needs [ami])
+    barge_in_after: float = 6.0  # seconds of the question that always play: the disclosure
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,9 @@ def _check_speech(speech, source):
     if speech.confidence_threshold and not speech.rescore:
         _fail(source, "'speech.confidence_threshold' needs 'speech.rescore = true' (the "
               "confidence is the lattice posterior).")
+    if speech.barge_in_after < 0:
+        _fail(source, "'speech.barge_in_after' must be ≥ 0 seconds (how much of the question "
+              "always plays before the caller's speech may stop it).")
     if speech.engine not in ("pocketsphinx", "whisper", "cascade"):
         _fail(source, "'speech.engine' must be pocketsphinx, whisper or cascade.")
     if not all(isinstance(r, str) and normalise_code(r) for r in speech.disabled_regions):

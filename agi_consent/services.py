@@ -24,6 +24,7 @@ class Services:
     speech: object = None  # a SpeechService on the server; None: answers by key only
     ami_secret: str = ""  # read at start: a bad secret file stops `serve` with a sentence
     control: object = None  # watch.control.Control while the AMI watcher runs
+    _talk: object = None  # watch.talk.Talk: barge-in, while the AMI watcher runs
     _events: object = None
     _watching: list = field(default_factory=list)
 
@@ -38,8 +39,13 @@ class Services:
         """In the server's event loop: the AMI link and its watcher, when [ami] is set."""
         if self.ami_secret:
             from .watch.watcher import start
-            self.control, *self._watching = start(self.config, self.ami_secret,
-                                                  self.events())
+            self.control, self._talk, *self._watching = start(self.config, self.ami_secret,
+                                                              self.events())
+
+    def talk(self):
+        """Barge-in (watch.talk.Talk) while AMI is logged in, else None: the question then
+        plays to its end before the answer window opens."""
+        return self._talk if self._talk and self._talk.available else None
 
     async def mid_call(self, route, channel, problem=None):
         """A mid-call route (withdraw, pause, resume) on an already consented call."""
@@ -56,7 +62,7 @@ class Services:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await link.close()
-        self._watching, self.control = [], None
+        self._watching, self.control, self._talk = [], None, None
 
     def close(self):
         self.ledger.close()

@@ -212,6 +212,8 @@ class FakeChannel:
             raise Hangup("caller hung up")
         if key and key in escape_digits:
             return Played(key, 800)  # 0.1 s in
+        if key == "talk":  # the caller spoke and barge-in stopped the prompt 7 s in
+            return Played(None, 7 * 8000)
         return Played(None, int(duration * 8000))
 
     async def wait_digit(self, seconds):

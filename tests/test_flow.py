@@ -1,5 +1,6 @@
 """The consent flow against the fake channel: every outcome, the MixMonitor rule, the log."""
 
+import contextlib
 import json
 
 import pytest
@@ -10,6 +11,7 @@ from agi_consent.core import contract as v
 from agi_consent.core.engine import Engine
 from agi_consent.services import Services
 from agi_consent.store.ledger import Ledger
+from agi_consent.watch.talk import Barge
 from lab.fakes import FakeChannel, FakeSpeech
 
 CA, NY, TX = "+14155550123", "+12125550123", "+12145550123"
@@ -286,3 +288,55 @@ async def test_broken_classifier_is_never_a_yes(services, speech_prompt, db_rows
     assert len(errors) == 1 and "decoder process died" in json.loads(
         events[[e["kind"] for e in events].index("input")]["detail"])["error"]
     assert len([c for c in channel.calls if c[0] == "record"]) == 1  # keys from then on
+
+
+class FakeTalk:
+    """Stands in for watch.talk.Talk: records what the flow armed it with."""
+
+    def __init__(self):
+        self.armed = []
+
+    @contextlib.asynccontextmanager
+    async def stops_prompt(self, uniqueid, channel, after):
+        """As if the caller spoke: the prompt is stopped (the FakeChannel's "talk")."""
+        self.armed.append((uniqueid, channel, after))
+        barge = Barge()
+        yield barge
+        barge.stopped = True
+
+
+async def test_speech_during_the_question_stops_it_and_opens_the_window(services,
+                                                                        speech_prompt,
+                                                                        db_rows):
+    """Barge-in: the caller talks over the question; it stops (ControlPlayback) and the
+    answer window opens at once, with no re-prompt; talk detection ends with the question."""
+    svc = services(speech={"barge_in_after": 4.5})
+    channel = FakeChannel(["talk", "say:yes"], env={"agi_callerid": CA, "agi_uniqueid": "u1",
+                                                    "agi_arg_1": "region=US-NY"})
+    svc.speech, svc._talk = FakeSpeech(channel), FakeTalk()
+    svc._talk.available = True
+    assert await run_guarded(channel, svc, call_id="barge") == v.GRANTED
+    assert svc._talk.armed == [("u1", "PJSIP/fake-1", 4.5)]
+    sets = [c[1:] for c in channel.calls if c[0] == "set_variable" and "TALK" in c[1]]
+    assert sets == [("TALK_DETECT(set)", "600"), ("TALK_DETECT(remove)", "")]
+    steps = [c[0] for c in channel.calls]
+    assert steps.index("record") == steps.index("play") + 2  # set TALK_DETECT, play, record
+    _, events = db_rows(svc.config, "barge")
+    kinds = [e["kind"] for e in events]
+    barge = json.loads(events[kinds.index("barge-in")]["detail"])
+    assert barge["at_second"] == 7.0
+    played_event = json.loads(events[kinds.index("played")]["detail"])
+    assert played_event["interrupted"] and played_event["seconds"] == 7.0
+
+
+async def test_no_barge_in_without_ami_or_when_turned_off(services, speech_prompt):
+    for talk, overrides in ((None, {}), (FakeTalk(), {"speech": {"barge_in": False}})):
+        svc = services(**overrides)
+        channel = FakeChannel([None, "say:yes"], env={"agi_callerid": CA, "agi_uniqueid": "u1",
+                                                      "agi_arg_1": "region=US-NY"})
+        svc.speech, svc._talk = FakeSpeech(channel), talk
+        if talk:
+            talk.available = True
+        assert await run_guarded(channel, svc, call_id="plain") == v.GRANTED
+        assert not [c for c in channel.calls if c[0] == "set_variable" and "TALK" in c[1]]
+        assert not (talk and talk.armed)

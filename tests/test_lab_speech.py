@@ -1,5 +1,6 @@
 """Spoken answers on the real Asterisk (the shipped default, the cascade): a caller who says
-yes, "yes, yes", no, "absolutely not" or maybe, and one who presses a key while speaking."""
+yes, "yes, yes", no, "absolutely not" or maybe, one who presses a key while speaking, and
+callers who answer while the question plays (barge-in)."""
 
 import asyncio
 import json
@@ -92,6 +93,51 @@ def test_key_pressed_while_speaking_wins(spoken):
     answers, _ = inputs(outcome)
     assert outcome["Result"] == "granted"
     assert answers[0]["key"] == "1" and answers[0]["during"] == "answer window"
+
+
+@pytest.fixture(scope="module")
+def barged(running_lab):
+    """Callers who answer while the question plays: 9 s in (past speech.barge_in_after, 6 s)
+    and 3 s in (inside the disclosure that always plays)."""
+    async def place():
+        async with LabAmi(running_lab) as ami:
+            calls = {"yes-yes": dict(say="yes-yes", delay=9), "no": dict(say="no", delay=9),
+                     "early-yes": dict(say="yes", delay=3)}
+            outcomes = await asyncio.gather(*(ami.call(FL, "say", "US-NY", **kw)
+                                              for kw in calls.values()))
+            return dict(zip(calls, outcomes, strict=True))
+    return asyncio.run(place())
+
+
+def question_events(outcome):
+    config = config_module.load(str(lab.LAB / "server.toml"))
+    events = store.call_events(store.open_db(config.database), outcome["Id"])
+    return [(e["kind"], json.loads(e["detail"])) for e in events
+            if e["kind"] in ("played", "barge-in", "input")]
+
+
+@pytest.mark.parametrize("name,result", [("yes-yes", "granted"), ("no", "declined")])
+def test_speech_during_the_question_stops_it_and_is_the_answer(barged, name, result):
+    """TALK_DETECT + AMI ControlPlayback on the real Asterisk: the question stops soon after
+    the caller starts talking (9 s after the answer, about 8.5 s into the prompt) and the
+    answer window, opened at once, hears the answer whole."""
+    outcome = barged[name]
+    assert outcome["Result"] == result and bool(outcome["Recording"]) == (result == "granted")
+    (kind, question), (barge_kind, barge), (input_kind, answer) = question_events(outcome)[:3]
+    assert (kind, barge_kind, input_kind) == ("played", "barge-in", "input")
+    assert question["interrupted"] and 7.5 < question["seconds"] < 10 < question["of"]
+    assert barge["at_second"] == question["seconds"]
+    assert answer["speech"]["answer"] == {"granted": "yes", "declined": "no"}[result]
+
+
+def test_speech_inside_the_disclosure_does_not_stop_it(barged):
+    """Said 3 s in, before the question is asked: the prompt plays to its end, and that early
+    word is never taken for an answer (the caller, silent since, is not recorded)."""
+    outcome = barged["early-yes"]
+    first = question_events(outcome)[0][1]
+    assert not first["interrupted"] and first["seconds"] == first["of"]
+    assert "barge-in" not in [kind for kind, _ in question_events(outcome)]
+    assert outcome["Result"] == "no-answer" and not outcome["Recording"]
 
 
 def test_answer_window_that_cannot_be_written_falls_back_to_the_keypad(running_lab, tmp_path):

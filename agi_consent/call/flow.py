@@ -43,6 +43,7 @@ class Call:
     mixmon_id: str = ""
     rate: int | None = None  # sample rate of the prompts Asterisk plays on this channel
     spoken: bool = False  # the caller may answer by voice (until speech fails on this call)
+    talk_detect: bool = False  # TALK_DETECT is set on the channel (barge-in)
     peer: str = ""  # the FastAGI client's address, logged
     problem: str | None = None  # what the transport found wrong with the environment
 
@@ -88,19 +89,53 @@ def start(call):
     return decision
 
 
-async def play(call, name, keys=""):
+async def play(call, name, keys="", talk=None):
     """Play a prompt; the log says what it was (text, every format's hash) before, and how
     much of it the caller heard after (`played`, from Asterisk's end position)."""
     prompt = resolve(call.config, name, call.language, call.prompt_region)
     call.log.event("prompt", **prompt.evidence(), keys=keys)
-    played = await call.channel.play(prompt.path, keys, prompt.seconds)
-    rate = await sample_rate(call) if played.key else 8000
+    stopped = False
+    if talk:
+        env = call.channel.env
+        async with talk.stops_prompt(env["agi_uniqueid"], env["agi_channel"],
+                                     call.config.speech.barge_in_after) as barge:
+            played = await call.channel.play(prompt.path, keys, prompt.seconds)
+        stopped = barge.stopped and not played.key
+    else:
+        played = await call.channel.play(prompt.path, keys, prompt.seconds)
+    cut = bool(played.key) or stopped
+    rate = await sample_rate(call) if cut else 8000
     heard = round(played.position / rate, 2) if played.position is not None else None
     call.log.event("played", name=name, seconds=heard, of=round(prompt.seconds, 2),
-                   interrupted=bool(played.key), endpos=played.position, rate=rate)
+                   interrupted=cut, endpos=played.position, rate=rate)
     if played.key:
         call.log.event("input", key=played.key, during="prompt", at_second=heard)
+    elif stopped:
+        call.log.event("barge-in", at_second=heard, then="answer window")
     return played.key
+
+
+TALK_SILENCE_MS = "600"  # TALK_DETECT: this much quiet ends "talking" (Asterisk's default 2500)
+
+
+async def ask(call, name, keys):
+    """The question. Where the caller may answer by voice and AMI is up, speech past
+    `speech.barge_in_after` seconds of it stops it (barge-in: watch.talk) and the answer
+    window opens at once; otherwise it plays to its end."""
+    env = call.channel.env
+    talk = call.services.talk() if call.spoken and call.config.speech.barge_in and \
+        env.get("agi_uniqueid") and env.get("agi_channel") else None
+    if talk and not call.talk_detect:
+        await call.channel.set_variable("TALK_DETECT(set)", TALK_SILENCE_MS)
+        call.talk_detect = True
+    return await play(call, name, keys, talk)
+
+
+async def end_talk_detect(call):
+    """The question is answered: no talking events for the rest of the call."""
+    if call.talk_detect:
+        await call.channel.set_variable("TALK_DETECT(remove)", "")
+        call.talk_detect = False
 
 
 WIDEBAND = ("slin16", "g722", "siren7", "speex16", "opus", "slin32", "slin48", "silk16")
@@ -192,21 +227,22 @@ async def ask_consent(call):
     keys = flow.accept_key + flow.decline_key
     call.spoken = offer_speech(call)
     call.log.event("answer-mode", spoken=call.spoken)
+    result = c.NO_ANSWER
     for attempt in range(1, flow.attempts + 1):
         if attempt > 1:
             await play(call, "sorry")
-        digit = await play(call, "consent-request-speech" if call.spoken else
-                           "consent-request", keys)
+        digit = await ask(call, "consent-request-speech" if call.spoken else
+                          "consent-request", keys)
         if not digit and call.spoken:
             digit = await listen(call, attempt, keys)
         elif not digit:
             digit = await call.channel.wait_digit(flow.answer_timeout)
             call.log.event("input", key=digit, during="wait", attempt=attempt)
-        if digit == flow.accept_key:
-            return c.GRANTED
-        if digit == flow.decline_key:
-            return c.DECLINED
-    return c.NO_ANSWER
+        if digit in (flow.accept_key, flow.decline_key):
+            result = c.GRANTED if digit == flow.accept_key else c.DECLINED
+            break
+    await end_talk_detect(call)
+    return result
 
 
 async def give_notice(call):

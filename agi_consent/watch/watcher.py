@@ -20,6 +20,8 @@ from ..admin.evidence import file_facts
 from ..config import local_path
 from ..core import contract as c
 from . import events, state
+from .talk import EVENTS as TALK_EVENTS
+from .talk import Talk
 
 log = logging.getLogger("agi_consent.watch")
 
@@ -79,8 +81,8 @@ def already(call_id, kind, by=None):
 
 
 class Watcher:
-    def __init__(self, config, link, store):
-        self.config, self.link, self.store = config, link, store
+    def __init__(self, config, link, store, talk=None):
+        self.config, self.link, self.store, self.talk = config, link, store, talk
         self.tasks = set()
 
     async def run(self):
@@ -91,6 +93,9 @@ class Watcher:
                 log.warning("AMI events came faster than they were handled; reconciling")
                 self._spawn(self.reconcile())
             name, facts = event.get("Event"), events.hangup(event)
+            if self.talk and name in TALK_EVENTS:
+                self.talk.on_event(event)
+                continue
             if facts and name == "Hangup":
                 self._spawn(self.on_hangup(facts))
             elif facts and name == "MixMonitorStop":  # StopMixMonitor from anywhere
@@ -205,12 +210,13 @@ class Watcher:
 
 
 def start(config, secret, store):
-    """The AMI link and the watcher on it: (Control, link, watcher task)."""
+    """The AMI link and the watcher on it: (Control, Talk, link, watcher task)."""
     from ..transport.ami import AmiLink
     from .control import Control
     link = AmiLink(config.ami, secret, action_timeout=config.ami.action_timeout)
-    watcher = Watcher(config, link, store)
+    talk = Talk(link)
+    watcher = Watcher(config, link, store, talk)
     link.on_up = watcher.reconcile
     link.start()
     task = asyncio.get_running_loop().create_task(watcher.run(), name="ami-watcher")
-    return Control(link, store), link, task
+    return Control(link, store), talk, link, task
