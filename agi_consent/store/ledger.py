@@ -67,6 +67,8 @@ INSERT_EVENT = ("INSERT INTO events (id, call_id, seq, at, kind, detail, hash) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)")
 INSERT_PERSONAL = "INSERT INTO personal (call_id, seq, name, value, salt) VALUES (?, ?, ?, ?, ?)"
 CALL_ROWS = "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM events WHERE call_id = ?"
+CALLS_ROWS = ("SELECT call_id, COUNT(*), MAX(seq) FROM events WHERE call_id IN ({}) "
+              "GROUP BY call_id")
 HEAD = "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1"
 
 
@@ -111,6 +113,41 @@ def archive_rules(path, version, content):
         connection.close()
 
 
+class _Isolate(Exception):
+    """A batch's statements failed: write it again a call at a time, to fail only the culprit."""
+
+
+class Rows:
+    """Sealed rows of several calls, stored with one statement per table and column set."""
+
+    def __init__(self):
+        self.events, self.personal, self.starts, self.updates = [], [], {}, {}
+
+    def add(self, call_id, sealed):
+        events, personal, start, updates, head = sealed
+        self.events += events
+        self.personal += personal
+        if start is not None:
+            self.starts.setdefault(tuple(start), []).append([call_id, *start.values()])
+        if updates:
+            self.updates.setdefault(tuple(updates), []).append([*updates.values(), call_id])
+        return head
+
+    def store(self, connection):
+        """Raises _Isolate when a call has no row to update (its call-start never landed)."""
+        for names, values in self.starts.items():
+            connection.executemany(f"INSERT INTO calls (id, {', '.join(names)}) VALUES "
+                                   f"(?, {', '.join('?' for _ in names)})", values)
+        connection.executemany(INSERT_EVENT, self.events)
+        connection.executemany(INSERT_PERSONAL, self.personal)
+        for names, values in self.updates.items():
+            cursor = connection.executemany(
+                f"UPDATE calls SET {', '.join(f'{name} = ?' for name in names)} WHERE id = ?",
+                values)
+            if cursor.rowcount != len(values):
+                raise _Isolate("a call has no row to update")
+
+
 class Writer:
     """Applies commits to one SQLite file; used by one thread at a time."""
 
@@ -124,23 +161,53 @@ class Writer:
     def write(self, commits):
         """Apply [(call_id, operations, seq)] in one transaction.
 
-        Returns one entry per commit: None, or the error that failed that call alone (its
-        rows are rolled back to a savepoint). A failure of the transaction itself raises.
+        Returns one entry per commit: None, or the error that failed that call alone. A
+        failure of the transaction itself raises.
         """
         self._check_file()
-        results = []
+        try:
+            return self._transaction(self._write_batch, commits)
+        except _Isolate:  # one call's rows are at fault: find it, a savepoint per call
+            return self._transaction(lambda items: [self._write_call(*item) for item in items],
+                                     commits)
+
+    def _transaction(self, body, commits):
         self.connection.execute("BEGIN IMMEDIATE")
         try:
             # the head is read inside the transaction: classic-AGI processes write too
             self.head = self.connection.execute(HEAD).fetchone() or (0, chain.GENESIS)
-            for call_id, operations, seq in commits:
-                results.append(self._write_call(call_id, operations, seq))
+            results = body(commits)
             if self.checkpoints:
                 self.checkpoints.maybe(self.connection, *self.head)
             self.connection.execute("COMMIT")
         except BaseException:
             self.rollback()
             raise
+        return results
+
+    def _write_batch(self, commits):
+        """Every call's rows with one statement per table, not six per call: under load the
+        writer thread waits for the GIL at each statement (the event loop holds it)."""
+        ids = list(dict.fromkeys(call_id for call_id, _, _ in commits))
+        tops = {call_id: (0, 0) for call_id in ids}
+        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            tops.update((row[0], row[1:]) for row in self.connection.execute(
+                CALLS_ROWS.format(", ".join("?" * len(chunk))), chunk))
+        results, rows = [], Rows()
+        for call_id, operations, seq in commits:
+            try:
+                count, top = tops[call_id]
+                self.head = rows.add(call_id, self._sealed(call_id, operations, seq, count, top))
+                tops[call_id] = (seq, seq)
+                results.append(None)
+            except (LogUnavailable, chain.NotCanonical) as error:
+                results.append(error if isinstance(error, LogUnavailable)
+                               else self.unavailable(error))
+        try:
+            rows.store(self.connection)
+        except sqlite3.Error as error:
+            raise _Isolate from error
         return results
 
     def _write_call(self, call_id, operations, seq):
@@ -159,6 +226,17 @@ class Writer:
     def _apply(self, call_id, operations, seq):
         """Append the call's rows it does not have yet, chained, and derive its calls row."""
         count, top = self.connection.execute(CALL_ROWS, (call_id,)).fetchone()
+        rows = Rows()
+        head = rows.add(call_id, self._sealed(call_id, operations, seq, count, top))
+        try:
+            rows.store(self.connection)
+        except _Isolate as error:
+            raise LogUnavailable(f"call {call_id} has no row to update") from error
+        self.head = head
+
+    def _sealed(self, call_id, operations, seq, count, top):
+        """The call's new rows, chained after the head: (events, personal, start, updates,
+        head). Raises LogUnavailable unless the log holds exactly rows 1..top of the call."""
         new = [payload for _, payload in operations if payload[0] > top]
         if count != top or [p[0] for p in new] != list(range(top + 1, seq + 1)):
             raise LogUnavailable(f"call {call_id} has {count} of its events in the log, not "
@@ -176,20 +254,7 @@ class Writer:
                 start = columns
             else:
                 updates.update(columns)
-        if start is not None:
-            names = ["id", *start]
-            self.connection.execute(f"INSERT INTO calls ({', '.join(names)}) VALUES "
-                                    f"({', '.join('?' for _ in names)})",
-                                    [call_id, *start.values()])
-        self.connection.executemany(INSERT_EVENT, events)
-        self.connection.executemany(INSERT_PERSONAL, personal_rows)
-        if updates:
-            assignments = ", ".join(f"{name} = ?" for name in updates)
-            cursor = self.connection.execute(f"UPDATE calls SET {assignments} WHERE id = ?",
-                                             [*updates.values(), call_id])
-            if cursor.rowcount != 1:
-                raise LogUnavailable(f"call {call_id} has no row to update")
-        self.head = (row_id, head)
+        return events, personal_rows, start, updates, (row_id, head)
 
     def _check_file(self):
         """Evidence written to a removed or replaced file could never be read: refuse."""
