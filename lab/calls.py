@@ -129,6 +129,8 @@ DEMO_CALLS = [  # (what happens, caller, caller behaviour, trunk region, what th
     ("A Floridian calls the same centre and presses 2", "+13055550123", "decline", "US-NY", ""),
     ("A Pennsylvanian calls the same centre and says \"yes\"", "+12155550123", "say", "US-NY",
      "yes"),
+    ("An Illinois caller says \"yes, yes\" while the question still plays (barge-in)",
+     "+13125550123", "say-early", "US-NY", "yes-yes"),
     ("A Texan calls a Texas call centre (notice only)", "+12145550123", "listen", "US-TX", ""),
     ("A withheld number calls the Texas centre and presses 1", "anonymous", "accept", "US-TX",
      ""),
@@ -143,8 +145,10 @@ def heard_and_answered(steps):
         if step["kind"] == "prompt":
             lines.append(f"heard  [{detail['language']}] {detail['name']}: \"{detail['text']}\"")
         elif step["kind"] == "played" and detail.get("seconds") is not None:
-            cut = ", cut short by a key" if detail["interrupted"] else ""
+            cut = ", cut short" if detail["interrupted"] else ""
             lines[-1] += f" ({detail['seconds']:.1f} of {detail['of']:.1f} s{cut})"
+        elif step["kind"] == "barge-in":
+            lines[-1] = lines[-1].replace(", cut short", ", stopped: the caller spoke")
         elif step["kind"] == "input" and detail.get("key"):
             lines.append(f"answered: pressed {detail['key']}")
         elif step["kind"] == "input" and detail.get("speech"):
@@ -211,9 +215,11 @@ def question_seconds():
 
 
 async def _demo_calls(secret):
-    delay = int(question_seconds()) + 2
+    after_question = int(question_seconds()) + 2
+    delays = {"say": after_question, "say-early": 10}  # 10 s: past speech.barge_in_after
     async with LabAmi(secret) as ami:
-        calls = [ami.call(number, behaviour, region, say=say, delay=delay if say else 2)
+        calls = [ami.call(number, "say" if behaviour == "say-early" else behaviour, region,
+                          say=say, delay=delays.get(behaviour, 2))
                  for _, number, behaviour, region, say in DEMO_CALLS]
         return await asyncio.gather(*calls)
 
