@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := python3-venv sox espeak-ng flite ffmpeg mmdebstrap systemd chromium
+APT_PACKAGES := python3-venv sox espeak-ng flite festival festvox-kdlpc16k festvox-kallpc16k festvox-us-slt-hts ffmpeg mmdebstrap systemd chromium
 LAB_ROOT := .lab/chroot
 
 .PHONY: all test lint bench demo dist lab lab-stop lab-image prompts nanp-table deps venv clean

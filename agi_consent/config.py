@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from .core.judge import WHISPER_MIN_LOGPROB
 from .core.phrases import ACCEPT, DECLINE
 from .core.rules import normalise_code
 
@@ -121,6 +122,7 @@ class Speech:
     workers: int = 1  # decoder processes
     engine: str = "cascade"  # pocketsphinx | whisper | cascade (see README, Spoken answers)
     whisper_model: str = ""  # a CTranslate2 Whisper folder; empty: the bundled tiny.en
+    whisper_min_logprob: float = WHISPER_MIN_LOGPROB  # a less sure Whisper yes: asked again
     barge_in: bool = True  # speech during the question stops it (needs [ami])
     barge_in_after: float = 6.0  # seconds of the question that always play: the disclosure
 

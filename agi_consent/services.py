@@ -125,7 +125,8 @@ def speech_settings(config):
     return {"accept": config.speech.accept, "decline": config.speech.decline,
             "confidence_threshold": config.speech.confidence_threshold,
             "rescore": config.speech.rescore, "engine": config.speech.engine,
-            "whisper_model": config.speech.whisper_model}
+            "whisper_model": config.speech.whisper_model,
+            "whisper_min_logprob": config.speech.whisper_min_logprob}
 
 
 def start_speech(config):

@@ -47,7 +47,9 @@ def answers(classifier, folder, phrases):
 def test_accepts(classifier, folder):
     """Recall is measured in aggregate (a missed yes only re-prompts); see bench for more."""
     heard = answers(classifier, folder, ["yes", "yes I agree", "yes please", "I agree"])
-    assert heard.count("yes") >= 10 and set(heard) <= {"yes", "unknown"}, heard
+    # the cascade grants only what both engines heard: fewer yeses, never a false one
+    least = 9 if classifier.engine == "cascade" else 10
+    assert heard.count("yes") >= least and set(heard) <= {"yes", "unknown"}, heard
 
 
 def test_declines_including_negated_accepts(classifier, folder):
@@ -95,7 +97,9 @@ def test_empty_recording_is_unknown(classifier, folder):
 @pytest.mark.parametrize("text,answer", [
     ("yes", "yes"), ("i agree", "yes"), ("no", "no"), ("i don't agree", "no"),
     ("no thank", "no"), ("no i", "no"), ("yes i", "unknown"), ("i do", "unknown"),
-    ("maybe", "unknown"), ("", "unknown"), ("i don't know", "unknown")])
+    ("maybe", "unknown"), ("", "unknown"), ("i don't know", "unknown"),
+    ("yes yes", "yes"), ("yes i agree yes", "yes"), ("yes no", "unknown"),
+    ("yes yes yes", "unknown")])
 def test_judgement_rules(text, answer):
     from agi_consent.core.phrases import ACCEPT, DECLINE
     assert judge(text, ACCEPT, DECLINE) == answer
@@ -148,3 +152,26 @@ def test_an_answer_does_not_depend_on_earlier_callers(classifier, folder):
     again = classifier.classify_file(answer)
     assert (again.answer, again.transcript, again.confidence) == (
         first.answer, first.transcript, first.confidence)
+
+
+def test_a_yes_whisper_is_unsure_of_is_asked_again(folder):
+    """speech.whisper_min_logprob: a yes below it is unknown (re-asked), never granted; the
+    confidence Whisper gave is in the answer (and so in the log)."""
+    spoken = say(folder, "yes I agree")
+    sure = Classifier(engine="whisper").classify_file(spoken)
+    assert sure.answer == "yes" and -0.7 <= sure.confidence < 0
+    strict = Classifier(engine="whisper", whisper_min_logprob=0.0).classify_file(spoken)
+    assert strict.answer == "unknown" and strict.confidence == sure.confidence
+    assert strict.stages[-1][1] == "unknown"
+
+
+def test_the_cascade_grants_only_a_yes_both_engines_heard(folder):
+    """Whisper alone invents "I agree." for a short "sorry?"; the grammar forces phrases onto
+    "yes …": in the cascade a yes needs both, and the log says when they disagreed."""
+    cascade = Classifier(engine="cascade")
+    spoken = say(folder, "yes yes")
+    both = cascade.classify_file(spoken)
+    assert both.answer == "yes" and [s[1] for s in both.stages] == ["yes", "yes"]
+    heard = cascade.classify_file(say(folder, "okay go ahead"))  # outside the grammar
+    assert heard.answer == "unknown" and heard.transcript.lower().startswith("okay")
+    assert [s[1] for s in heard.stages] == ["unknown", "yes, unconfirmed"]

@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
+from ..core.judge import WHISPER_MIN_LOGPROB
 from ..core.judge import judge as judge_free_speech
 from ..core.phrases import ACCEPT, DECLINE, DECLINE_STARTS, NEGATIONS, OTHER
 
@@ -35,7 +36,8 @@ NOISE_FLOOR = 0.003  # ~ -50 dBFS: digital silence between words hurts the decod
 class Answer:
     answer: str  # yes | no | unknown
     transcript: str
-    confidence: float | None  # lattice posterior of the best path; None without rescoring
+    confidence: float | None  # pocketsphinx: lattice posterior (None without rescoring);
+    # Whisper: the least sure segment's average token log-probability
     seconds: float = 0.0
     engine: str = ""  # what decided, with versions: evidence of how the answer was heard
     stages: tuple = ()  # (engine, answer) of each recogniser that ran, in order
@@ -55,12 +57,18 @@ class BadAudio(ValueError):
     """The answer file cannot be read; the message says which and why."""
 
 
+def _accepts(text, accept):
+    """One accept phrase, or one said twice over ("yes, yes", "yes I agree yes")."""
+    return text in accept or any(text == f"{a} {b}" for a in accept for b in accept)
+
+
 def grammar(accept=ACCEPT, decline=DECLINE, other=OTHER):
-    """Whole phrases only: a loop of filler words costs seconds and swallows real answers."""
+    """Whole phrases only (an accept phrase may be repeated): a loop of filler words costs
+    seconds and swallows real answers."""
     def alternatives(phrases):
         return " | ".join(f"( {p} )" for p in phrases)
     return ("#JSGF V1.0;\ngrammar consent;\n"
-            "public <answer> = <accept> | <decline> | <other>;\n"
+            "public <answer> = <accept> [<accept>] | <decline> | <other>;\n"
             f"<accept> = {alternatives(accept)};\n"
             f"<decline> = {alternatives(decline)};\n"
             f"<other> = {alternatives(other)};\n")
@@ -121,7 +129,7 @@ def with_lead_in(pcm):
 
 def judge(text, accept, decline):
     words = text.split()
-    if text in accept and not set(words) & NEGATIONS:
+    if _accepts(text, accept) and not set(words) & NEGATIONS:
         return "yes"
     if text in decline or (words and words[0] in DECLINE_STARTS
                            and any(p.startswith(text) for p in decline)):
@@ -137,7 +145,7 @@ class Classifier:
     """
 
     def __init__(self, accept=ACCEPT, decline=DECLINE, confidence_threshold=0.0, rescore=True,
-                 engine="pocketsphinx", whisper_model=""):
+                 engine="pocketsphinx", whisper_model="", whisper_min_logprob=WHISPER_MIN_LOGPROB):
         try:
             from pocketsphinx import Decoder, get_model_path
         except ImportError:
@@ -145,6 +153,7 @@ class Classifier:
         from importlib.metadata import version
         self.engine_name = f"pocketsphinx {version('pocketsphinx')} en-us grammar"
         self.engine, self.whisper, self.vad = engine, None, None
+        self.whisper_min_logprob = whisper_min_logprob
         from .vad import Vad, VadUnavailable
         try:
             self.vad = Vad()
@@ -170,7 +179,7 @@ class Classifier:
     def classify_pcm(self, pcm):
         """pocketsphinx alone; or Whisper judged as free speech; or the cascade: a
         pocketsphinx "no" stands at once (a refusal heard is never a recording), anything
-        else is decided by Whisper, so every yes is a yes Whisper heard."""
+        else is decided by Whisper, and a yes stands only when the grammar heard one too."""
         seconds = len(pcm) / 2 / RATE
         if self.vad:
             span = self.vad.span(pcm)
@@ -186,13 +195,21 @@ class Classifier:
         if self.engine == "cascade" and fast.answer == "no":
             return Answer("no", fast.transcript, fast.confidence, fast.seconds,
                           f"cascade: {self.engine_name}", stages)
-        return self._free_speech(pcm, seconds, stages)
+        strong = self._free_speech(pcm, seconds, stages)
+        if self.engine == "cascade" and strong.answer == "yes" and fast.answer != "yes":
+            # a yes only both engines heard: their mistakes differ (the grammar forces phrases
+            # onto "yes …", Whisper invents "I agree." for a short "sorry?")
+            return replace(strong, answer="unknown", stages=(*stages, (strong.stages[-1][0],
+                                                                       "yes, unconfirmed")))
+        return strong
 
     def _free_speech(self, pcm, seconds, stages):
-        text = self.whisper.transcribe(pcm)
+        text, confidence = self.whisper.transcribe(pcm)
         answer = judge_free_speech(text)
+        if answer == "yes" and (confidence is None or confidence < self.whisper_min_logprob):
+            answer = "unknown"  # a yes Whisper was unsure of is asked again, never granted
         engine = f"{'cascade: ' if stages else ''}{self.whisper.version} + judge"
-        return Answer(answer, text, None, seconds, engine,
+        return Answer(answer, text, confidence, seconds, engine,
                       (*stages, (self.whisper.version, answer)))
 
     def _grammar(self, pcm):

@@ -56,11 +56,14 @@ class Whisper:
                        f"(model {self.sha256[:12]})"
 
     def transcribe(self, pcm16k):
-        """The transcript of 16 kHz 16-bit mono PCM."""
+        """(transcript, confidence) of 16 kHz 16-bit mono PCM; the confidence is the lowest
+        segment's average token log-probability (None when nothing was transcribed)."""
         import numpy
         audio = numpy.frombuffer(pcm16k, dtype=numpy.int16).astype(numpy.float32) / 32768.0
         segments, _ = self.model.transcribe(
             audio, language="en", beam_size=5, temperature=0.0,
             condition_on_previous_text=False, without_timestamps=True, initial_prompt=PROMPT,
             vad_filter=False, max_new_tokens=24)
-        return " ".join(segment.text.strip() for segment in segments).strip()
+        segments = list(segments)
+        text = " ".join(segment.text.strip() for segment in segments).strip()
+        return text, min((s.avg_logprob for s in segments), default=None)
