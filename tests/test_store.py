@@ -140,3 +140,23 @@ def test_a_configured_group_may_read_the_log(tmp_path):
     store.open_db(str(path), group)
     assert os.stat(path).st_mode & 0o777 == 0o640
     assert os.stat(path.parent).st_mode & 0o777 == 0o750
+
+
+def test_one_call_twice_in_a_batch_applies_its_rows_in_order(db_path):
+    """A retried commit can share a transaction with the call's next one: the later rows'
+    projection (calls.result) must win whatever else is in the batch, and no row is written
+    twice."""
+    other = started(None, "other")
+    other.event("consent-result", result="granted")  # updates (result) before "again" does
+    again = started(None, "again")
+    again.event("call-end", result="error", recording="")
+    first = list(again.pending)
+    again.event("withdrawn", by="caller")  # later: result = withdrawn
+    writer = ledger.Writer(db_path)
+    assert writer.write([("other", other.pending, 2), ("again", first, 2),
+                         ("again", list(again.pending), 3)]) == [None, None, None]
+    writer.close()
+    db = store.open_db(db_path)
+    assert [e["seq"] for e in store.call_events(db, "again")] == [1, 2, 3]
+    assert store.get_call(db, "again")["result"] == "withdrawn"
+    assert store.get_call(db, "other")["result"] == "granted"

@@ -189,6 +189,8 @@ class Writer:
         """Every call's rows with one statement per table, not six per call: under load the
         writer thread waits for the GIL at each statement (the event loop holds it)."""
         ids = list(dict.fromkeys(call_id for call_id, _, _ in commits))
+        if len(ids) != len(commits):  # a call's commit queued twice (a retry after a timeout):
+            raise _Isolate("one call twice")  # its updates must apply in order, one by one
         tops = {call_id: (0, 0) for call_id in ids}
         for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
             chunk = ids[start:start + 500]
@@ -199,7 +201,6 @@ class Writer:
             try:
                 count, top = tops[call_id]
                 self.head = rows.add(call_id, self._sealed(call_id, operations, seq, count, top))
-                tops[call_id] = (seq, seq)
                 results.append(None)
             except (LogUnavailable, chain.NotCanonical) as error:
                 results.append(error if isinstance(error, LogUnavailable)
