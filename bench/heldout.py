@@ -1,6 +1,6 @@
 """Speech sets nothing was tuned on, scored for each `speech.engine` side by side.
 
-Two sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
+Three sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
 - the first (`FIRST`): flite (kal, awb, rms, slt — another synthesiser than the tuning's
   espeak-ng) and espeak-ng en-gb-x-gbclan, en-gb-x-gbcwmd; clean, white noise, babble and a
   second speaker at 10 dB. It was held out until one threshold was chosen on it (Whisper's
@@ -9,8 +9,10 @@ Two sets, each of voices, synthesisers, phrasings and line conditions used nowhe
   diphone, slt HTS — a third synthesiser) and espeak-ng en-029, en-us-nyc, en-gb-scotland,
   en-gb-x-rp; new phrasings; clean, pink noise, music and another second speaker at 10 dB.
   Scored once as the cascade stood (9 false accepts, all Whisper's); the cascade's rule that a
-  yes needs both engines was adopted after that, so for that rule this set is seen too: the
-  next change needs a set of its own.
+  yes needs both engines was adopted after that, so for that rule this set is seen too;
+- the third set (`THIRD`), built after that rule to check it: festival kal (diphone) at two
+  speeds and espeak-ng's Klatt synthesiser on four voices; new phrasings; brown noise, a crowd
+  and a radio talker at 10 dB. The next change needs a set of its own.
 The judge's word lists and the Whisper prompt were written from the categories in issue 11
 and checked on tests/test_judge.py's own phrases; the grammar was tuned on espeak-ng en-us,
 en-gb and en-us+f3. Each utterance goes through one phone codec (µ-law, A-law or GSM, in
@@ -145,7 +147,7 @@ FIRST = Set(
     ("clean", "white 10 dB", "babble 10 dB", "second speaker 10 dB"), first_backgrounds)
 
 FRESH = Set(
-    "Speech on the fresh held-out set (never tuned on)",
+    "Speech on the second held-out set (scored once before the both-engines rule)",
     "6 voices from two synthesisers (festival ked diphone and slt HTS, espeak-ng en-029, "
     "en-us-nyc, en-gb-scotland, en-gb-x-rp), phrasings written after every setting was "
     "chosen, clean and in pink noise, music and a second speaker (festival kal) at 10 dB",
@@ -163,7 +165,51 @@ FRESH = Set(
                  "is that necessary", "what for", "hang on", "one moment", "well",
                  "could be", "yes, wait, no", "no, actually yes", "do I have to")},
     ("clean", "pink 10 dB", "music 10 dB", "second speaker 10 dB"), fresh_backgrounds)
-SETS = {"first": FIRST, "fresh": FRESH}
+
+
+def third_backgrounds(folder):
+    brown = folder / "brown.wav"  # a car or a street: low rumble
+    run("sox", "-R", "-n", "-r", "8000", "-c", "1", "-b", "16", str(brown), "synth", "8",
+        "brownnoise")
+    crowd = []
+    for n, (sentence, voice) in enumerate(zip(CROWD, ("ked_diphone", "kal_diphone",
+                                                      "cmu_us_slt_arctic_hts"), strict=True)):
+        crowd.append(folder / f"crowd{n}.wav")
+        speak("festival", voice, 0.9, sentence, crowd[-1])
+    room = folder / "room.wav"
+    run("sox", "-m", *map(str, crowd), "-r", "8000", str(room))
+    radio = folder / "radio.wav"
+    speak("espeak-ng", "en-gb-scotland+klatt2", 185, CROWD[0], radio)
+    return {"brown 10 dB": brown, "crowd 10 dB": room, "radio talk 10 dB": radio}
+
+
+CROWD = ("The train to the airport leaves from platform four in about ten minutes",
+         "I told him the invoice was paid on Monday but he keeps on asking",
+         "Could you pass me the blue folder from the shelf behind the printer")
+
+# Built after the both-engines rule, to check it on voices and phrasings nothing was chosen
+# on: festival kal (diphone, the fresh set's background only), espeak-ng's Klatt synthesiser
+# (another method inside espeak-ng) on voices at other pitches and speeds.
+THIRD = Set(
+    "Speech on the third held-out set (built after the last change, never tuned on)",
+    "6 voices (festival kal diphone at two speeds, espeak-ng's Klatt synthesiser: en-us+klatt, "
+    "en-029+klatt3, en-gb-x-rp+klatt4, en-us-nyc+klatt5), phrasings written after the "
+    "both-engines rule, clean and in brown noise, a crowd and a radio talker at 10 dB",
+    (("festival", "kal_diphone", 0.9), ("festival", "kal_diphone", 1.2),
+     ("espeak-ng", "en-us+klatt", 150), ("espeak-ng", "en-029+klatt3", 170),
+     ("espeak-ng", "en-gb-x-rp+klatt4", 140), ("espeak-ng", "en-us-nyc+klatt5", 160)),
+    {"yes": ("yes", "yes, yes", "yeah", "yes, go on", "okay then", "sure, why not",
+             "fine", "yes, I'm happy with that", "that's no problem", "you can",
+             "yes indeed", "all good", "go on then", "yes, that's fine"),
+     "no": ("no", "no, no", "nope, sorry", "I'd prefer not", "no, I don't agree",
+            "not happy with that", "no, stop", "I don't give permission", "don't",
+            "no, thanks", "I'm not okay with that", "please no", "no way, sorry"),
+     "unknown": ("er", "eh?", "hmm", "say that again", "who's calling?", "what's this about",
+                 "is it necessary", "I'm busy", "can you call later", "what do you mean",
+                 "I suppose", "possibly", "no idea", "yes, but no", "hello, hello",
+                 "just a minute", "I'm thinking", "is this a sales call", "do you record")},
+    ("clean", "brown 10 dB", "crowd 10 dB", "radio talk 10 dB"), third_backgrounds)
+SETS = {"first": FIRST, "fresh": FRESH, "third": THIRD}
 
 
 def dataset(spec, folder):
@@ -285,7 +331,7 @@ def report(spec, scores, items):
 
 
 def main():
-    """`python -m bench.heldout [first|fresh]` (both by default); `--score ENGINE FOLDER`
+    """`python -m bench.heldout [first|fresh|third]` (all by default); `--score ENGINE FOLDER`
     is the per-engine child process."""
     import json
     if sys.argv[1:2] == ["--score"]:

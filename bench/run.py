@@ -7,8 +7,8 @@
 - `decide` in a fresh process (time, peak RSS) and decisions/s in a warm process.
 - Consent log: events/s sustained by 500 concurrent calls through the writer thread.
 - Speech: false accepts, accuracy by noise level and CPU per answer of the grammar
-  (bench/speech.py), and every `speech.engine` on the development set and the fresh
-  held-out set (bench/heldout.py).
+  (bench/speech.py), and every `speech.engine` on the development set and two held-out sets
+  (bench/heldout.py).
 """
 
 import asyncio
@@ -339,7 +339,7 @@ def main():
                retention.lines(retention.purge_speed(work),
                                retention.report_speed(verified["database"])),
                speech.report(speech.run()),
-               [*heldout.measure(heldout.FIRST), *heldout.measure(heldout.FRESH)])
+               [line for spec in heldout.SETS.values() for line in heldout.measure(spec)])
 
 
 if __name__ == "__main__":
