@@ -98,31 +98,41 @@ def with_noise(clean, noise, snr, target):
     run("sox", "-R", "-m", str(clean), "-v", f"{gain:.6f}", str(fitted), str(target))
 
 
+def synth(folder, name, *effect):
+    """8 s of a sox-synthesised background (noise, music)."""
+    path = folder / f"{name}.wav"
+    run("sox", "-R", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", "8",
+        *effect)
+    return path
+
+
+def crowd(folder, name, engine, voices, sentences, speed):
+    """Several voices talking at once, each its own sentence, mixed into one file."""
+    talkers = []
+    for n, (sentence, voice) in enumerate(zip(sentences, voices, strict=True)):
+        talkers.append(folder / f"{name}{n}.wav")
+        speak(engine, voice, speed, sentence, talkers[-1])
+    mixed = folder / f"{name}.wav"
+    run("sox", "-m", *map(str, talkers), "-r", "8000", str(mixed))
+    return mixed
+
+
 def first_backgrounds(folder):
-    white = folder / "white.wav"
-    run("sox", "-R", "-n", "-r", "8000", "-c", "1", "-b", "16", str(white), "synth", "8",
-        "whitenoise")
-    voices = []
-    for n, (sentence, voice) in enumerate(zip(BABBLE, ("awb", "rms", "slt"), strict=True)):
-        voices.append(folder / f"babble{n}.wav")
-        speak("flite", voice, 1.0, sentence, voices[-1])
-    babble = folder / "babble.wav"
-    run("sox", "-m", *map(str, voices), "-r", "8000", str(babble))
     speaker = folder / "speaker.wav"
     speak("espeak-ng", "en-us+m4", 160, BABBLE[1], speaker)
-    return {"white 10 dB": white, "babble 10 dB": babble, "second speaker 10 dB": speaker}
+    return {"white 10 dB": synth(folder, "white", "whitenoise"),
+            "babble 10 dB": crowd(folder, "babble", "flite", ("awb", "rms", "slt"), BABBLE,
+                                  1.0),
+            "second speaker 10 dB": speaker}
 
 
 def fresh_backgrounds(folder):
-    pink = folder / "pink.wav"
-    run("sox", "-R", "-n", "-r", "8000", "-c", "1", "-b", "16", str(pink), "synth", "8",
-        "pinknoise")
-    music = folder / "music.wav"
-    run("sox", "-R", "-n", "-r", "8000", "-c", "1", "-b", "16", str(music), "synth", "8",
-        "pluck", "A3", "pluck", "C4", "pluck", "E4", "tremolo", "3", "60")
     talker = folder / "talker.wav"
     speak("festival", "kal_diphone", 1.0, TALKER, talker)
-    return {"pink 10 dB": pink, "music 10 dB": music, "second speaker 10 dB": talker}
+    return {"pink 10 dB": synth(folder, "pink", "pinknoise"),
+            "music 10 dB": synth(folder, "music", "pluck", "A3", "pluck", "C4", "pluck", "E4",
+                                 "tremolo", "3", "60"),
+            "second speaker 10 dB": talker}
 
 
 FIRST = Set(
@@ -168,19 +178,13 @@ FRESH = Set(
 
 
 def third_backgrounds(folder):
-    brown = folder / "brown.wav"  # a car or a street: low rumble
-    run("sox", "-R", "-n", "-r", "8000", "-c", "1", "-b", "16", str(brown), "synth", "8",
-        "brownnoise")
-    crowd = []
-    for n, (sentence, voice) in enumerate(zip(CROWD, ("ked_diphone", "kal_diphone",
-                                                      "cmu_us_slt_arctic_hts"), strict=True)):
-        crowd.append(folder / f"crowd{n}.wav")
-        speak("festival", voice, 0.9, sentence, crowd[-1])
-    room = folder / "room.wav"
-    run("sox", "-m", *map(str, crowd), "-r", "8000", str(room))
     radio = folder / "radio.wav"
     speak("espeak-ng", "en-gb-scotland+klatt2", 185, CROWD[0], radio)
-    return {"brown 10 dB": brown, "crowd 10 dB": room, "radio talk 10 dB": radio}
+    return {"brown 10 dB": synth(folder, "brown", "brownnoise"),  # a car, a street: rumble
+            "crowd 10 dB": crowd(folder, "crowd", "festival",
+                                 ("ked_diphone", "kal_diphone", "cmu_us_slt_arctic_hts"),
+                                 CROWD, 0.9),
+            "radio talk 10 dB": radio}
 
 
 CROWD = ("The train to the airport leaves from platform four in about ten minutes",

@@ -23,6 +23,12 @@ class Played:
     position: int | None  # samples played (Asterisk's endpos), None when not reported
 
 
+class Barge:
+    """What barge-in did to one prompt (watch.talk): set once ControlPlayback stopped it."""
+
+    stopped = False
+
+
 class Channel(Protocol):
     env: dict  # the AGI environment, raw: read it through call.request only
 

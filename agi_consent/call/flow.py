@@ -8,6 +8,7 @@ starts MixMonitor.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ from ..config import local_path
 from ..core import contract as c
 from ..core.decision import ALL_PARTY, UNKNOWN
 from .calllog import CallLog
-from .channel import ChannelError, Hangup
+from .channel import Barge, ChannelError, Hangup
 from .prompts import PromptMissing, choose_language, resolve, sha256_file
 from .request import BadRequest, positional_args, read_request
 
@@ -94,15 +95,13 @@ async def play(call, name, keys="", talk=None):
     much of it the caller heard after (`played`, from Asterisk's end position)."""
     prompt = resolve(call.config, name, call.language, call.prompt_region)
     call.log.event("prompt", **prompt.evidence(), keys=keys)
-    stopped = False
-    if talk:
-        env = call.channel.env
-        async with talk.stops_prompt(env["agi_uniqueid"], env["agi_channel"],
-                                     call.config.speech.barge_in_after) as barge:
-            played = await call.channel.play(prompt.path, keys, prompt.seconds)
-        stopped = barge.stopped and not played.key
-    else:
+    env = call.channel.env
+    armed = talk.stops_prompt(env["agi_uniqueid"], env["agi_channel"],
+                              call.config.speech.barge_in_after) if talk else \
+        contextlib.nullcontext(Barge())
+    async with armed as barge:
         played = await call.channel.play(prompt.path, keys, prompt.seconds)
+    stopped = barge.stopped and not played.key
     cut = bool(played.key) or stopped
     rate = await sample_rate(call) if cut else 8000
     heard = round(played.position / rate, 2) if played.position is not None else None

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 
+from ..call.channel import Barge
 from ..transport.ami import AmiActionFailed, AmiUnavailable
 
 log = logging.getLogger("agi_consent.talk")
@@ -65,7 +66,3 @@ class Talk:
         except (AmiUnavailable, AmiActionFailed) as error:  # the question plays to its end
             log.warning("could not stop the question on %s for the caller's answer: %s",
                         channel, error)
-
-
-class Barge:
-    stopped = False  # ControlPlayback was accepted: the prompt ended early for speech
