@@ -146,6 +146,30 @@ async def test_command_that_never_returns_times_out(server, db_rows):
     assert "no reply to STREAM" in db_rows(server.config)[0]["error"]
 
 
+async def test_a_slow_call_whose_every_reply_is_in_time_is_not_timed_out(server, db_rows):
+    """Each command has its own deadline (2 s here): 12 replies 0.4 s apart outlast the first
+    command's deadline, and the session's one timer must move on instead of firing."""
+    started = time.monotonic()
+    script = await peer(server, ["1"]).call(["region=US-NY"], pace=0.4)
+    assert time.monotonic() - started > 2 * server.config.server.command_timeout
+    assert script.variables[v.RESULT] == "granted" and script.mixmonitor
+    assert db_rows(server.config)[0]["result"] == "granted"
+
+
+async def test_a_stall_after_slow_replies_still_times_out(server, db_rows):
+    answered = []
+
+    def replies(words, script):
+        answered.append(words)
+        return "stall" if words[:2] == ["EXEC", "MixMonitor"] else None
+    started = time.monotonic()
+    await peer(server, ["1"]).call(["region=US-NY"], replies, pace=0.6)
+    assert time.monotonic() - started < 12  # 2 s + 5 s EXEC wait after ~2.4 s of slow replies
+    await asyncio.sleep(0.2)
+    row = db_rows(server.config)[0]
+    assert row["result"] == "error" and "no reply to EXEC" in row["error"]
+
+
 async def test_500_concurrent_calls(server, db_rows):
     keys = ["1", "2", None]
     peers = [peer(server, [keys[n % 3]] if keys[n % 3] else [], agi_uniqueid=str(n))

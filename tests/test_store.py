@@ -160,3 +160,15 @@ def test_one_call_twice_in_a_batch_applies_its_rows_in_order(db_path):
     assert [e["seq"] for e in store.call_events(db, "again")] == [1, 2, 3]
     assert store.get_call(db, "again")["result"] == "withdrawn"
     assert store.get_call(db, "other")["result"] == "granted"
+
+
+def test_event_times_are_iso_utc_milliseconds_as_datetime_gives_them():
+    from datetime import UTC, datetime
+
+    from agi_consent.call.calllog import utc_now
+    before = datetime.now(UTC)
+    stamp = utc_now()
+    after = datetime.now(UTC)
+    assert stamp == datetime.fromisoformat(stamp).isoformat(timespec="milliseconds")
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= \
+        datetime.fromisoformat(stamp) <= after

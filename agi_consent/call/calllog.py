@@ -8,11 +8,20 @@ far or raises. Rows of a failed commit
 stay pending and go again with the next one, so the error path still logs the whole call.
 """
 
-from datetime import UTC, datetime
+import time
+
+_second = [None, ""]  # the last second formatted, and its text
 
 
 def utc_now():
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    """Now as ISO 8601 UTC to the millisecond, `2026-12-01T15:38:29.123+00:00` (what
+    datetime's isoformat gives): formatted once per second, as every call step is stamped
+    and datetime.now().isoformat() was a twentieth of the event loop's time under load."""
+    now = time.time()
+    second = int(now)
+    if second != _second[0]:
+        _second[:] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_second[1]}.{int((now - second) * 1000):03d}+00:00"
 
 
 class CallLog:
