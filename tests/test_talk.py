@@ -41,6 +41,23 @@ async def test_speech_past_the_guard_stops_the_prompt():
     assert talk.talking == {} and barge.stopped
 
 
+async def test_a_stop_whose_prompt_ends_before_the_ami_response_counts():
+    """Asterisk stops the prompt, STREAM FILE answers and the flow leaves the prompt while
+    the ControlPlayback response is still on its way (seen on the real Asterisk)."""
+    class SlowLink(Link):
+        async def action(self, fields, as_list=None, check=True):
+            self.sent.append(fields)
+            await asyncio.sleep(10)
+    link = SlowLink()
+    talk = Talk(link)
+    async with talk.stops_prompt("u1", "PJSIP/x-1", after=0.01) as barge:
+        await asyncio.sleep(0.03)
+        talk.on_event(talking("u1"))
+        await asyncio.sleep(0.02)
+        assert link.sent == [STOP]
+    assert barge.stopped
+
+
 async def test_speech_that_ended_within_the_guard_does_not_stop_it():
     link = Link()
     talk = Talk(link)

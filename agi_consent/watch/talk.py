@@ -59,10 +59,13 @@ class Talk:
         # silence (a Local channel, a phone with silence suppression) never says it stopped.
         flag.clear()
         await flag.wait()
+        # Said before the action: STREAM FILE's reply to the stop can come before the AMI
+        # response does, and the prompt's end then cancels this task mid-action.
+        barge.stopped = True
         try:
             await self.link.action({"Action": "ControlPlayback", "Channel": channel,
                                     "Control": "stop"})
-            barge.stopped = True
         except (AmiUnavailable, AmiActionFailed) as error:  # the question plays to its end
+            barge.stopped = False
             log.warning("could not stop the question on %s for the caller's answer: %s",
                         channel, error)
