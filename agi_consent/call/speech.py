@@ -141,14 +141,13 @@ class Classifier:
     """One recogniser per `engine`; not thread-safe, build one each (one per worker process).
 
     - `cascade` (the default): Whisper reads the answer with the question as its prompt and
-      the judge decides; a yes stands only when a second reading, without the prompt and in
-      a shorter window, is judged yes too. Their mistakes differ: the prompt makes Whisper
-      hear "Yeah, thank you." in a noisy "no thank you", which the plain reading hears as
-      "We have found you" (bench/heldout.py).
-    - `whisper`: the prompted reading alone; `pocketsphinx`: the grammar alone. Both are
-      kept to compare against: alone, each gave false yeses on the held-out sets.
+      the judge decides; a yes stands only when the grammar heard a yes too. Their mistakes
+      differ: Whisper hears "Yeah." in some voices' "nah" and "I do. I do." in a noisy
+      "could be"; the grammar forces phrases onto "yes …" (bench/heldout.py).
+    - `whisper`: Whisper alone; `pocketsphinx`: the grammar alone. Both are kept to compare
+      against: alone, each gave false yeses on the held-out sets.
 
-    `rescore` (grammar only) runs the lattice best-path search: more answers understood in
+    `rescore` (grammar) runs the lattice best-path search: more answers understood in
     noise, and a posterior to report as confidence, for about 40 ms more CPU per answer.
     """
 
@@ -163,16 +162,45 @@ class Classifier:
             self.vad = Vad()
         except VadUnavailable:
             pass  # without it every window is decoded whole, as before
-        if engine == "pocketsphinx":
+        if engine in ("pocketsphinx", "cascade"):
             self._start_grammar()
-            return
-        from .whisper import Whisper, WhisperUnavailable
-        try:
-            self.whisper = Whisper(whisper_model)
-        except WhisperUnavailable as error:
-            raise SpeechUnavailable(f"speech.engine = {engine} cannot start: {error}; "
-                                    "answers are taken by key.")
-        self.engine_name = f"{self.whisper.version} + judge"
+        if engine in ("whisper", "cascade"):
+            from .whisper import Whisper, WhisperUnavailable
+            try:
+                self.whisper = Whisper(whisper_model)
+            except WhisperUnavailable as error:
+                raise SpeechUnavailable(f"speech.engine = {engine} cannot start: {error}; "
+                                        "answers are taken by key.")
+            self.whisper_name = f"{self.whisper.version} + judge"
+
+    def classify_pcm(self, pcm):
+        seconds = len(pcm) / 2 / RATE
+        if self.vad:
+            span = self.vad.span(pcm)
+            if span is None:  # nobody spoke: no decoder can hear a yes in it
+                return Answer("unknown", "", None, seconds, "silero-vad: no speech")
+            pcm = pcm[span[0]:span[1]]
+        if not self.whisper:
+            return replace(self._grammar(pcm), seconds=seconds)  # the whole window's length
+        if len(pcm) < RATE // 5:  # under 0.1 s of speech: nothing was said
+            return Answer("unknown", "", None, seconds, self.whisper_name)
+        heard = replace(self._free_speech(pcm), seconds=seconds)
+        if self.engine == "whisper" or heard.answer != "yes":
+            return heard
+        grammar = self._grammar(pcm)  # only for a yes: the grammar must hear one too
+        engine = f"cascade: {self.whisper_name}, confirmed by {self.engine_name}"
+        if grammar.answer != "yes":
+            return replace(heard, answer="unknown", engine=engine, stages=(
+                (heard.stages[0][0], "yes, unconfirmed"), *grammar.stages))
+        return replace(heard, engine=engine, stages=(*heard.stages, *grammar.stages))
+
+    def _free_speech(self, pcm):
+        text, confidence = self.whisper.read(pcm)
+        answer = judge_free_speech(text)
+        if answer == "yes" and (confidence is None or confidence < self.whisper_min_logprob):
+            answer = "unknown"  # a yes Whisper was unsure of is asked again, never granted
+        return Answer(answer, text, confidence, 0.0, self.whisper_name,
+                      ((self.whisper.version, answer),))
 
     def _start_grammar(self):
         try:
@@ -187,44 +215,6 @@ class Classifier:
                                samprate=RATE, bestpath=self.rescore, jsgf=None, cmn="batch")
         self.decoder.add_jsgf_string("consent", grammar(self.accept, self.decline))
         self.decoder.activate_search("consent")
-
-    def classify_pcm(self, pcm):
-        seconds = len(pcm) / 2 / RATE
-        if self.vad:
-            span = self.vad.span(pcm)
-            if span is None:  # nobody spoke: no decoder can hear a yes in it
-                return Answer("unknown", "", None, seconds, "silero-vad: no speech")
-            pcm = pcm[span[0]:span[1]]
-        if self.decoder:
-            return replace(self._grammar(pcm), seconds=seconds)  # the whole window's length
-        if len(pcm) < RATE // 5:  # under 0.1 s of speech: nothing was said
-            return Answer("unknown", "", None, seconds, self.engine_name)
-        first = self._reading(pcm, prompted=True)
-        if self.engine == "whisper" or first.answer != "yes":
-            return replace(first, seconds=seconds)
-        check = self._reading(pcm, prompted=False)
-        stages = (*first.stages, *check.stages)
-        if check.answer != "yes":  # a yes only one reading heard is asked again
-            return replace(first, answer="unknown", seconds=seconds,
-                           engine=f"cascade: {self.engine_name}",
-                           stages=(*stages[:-1], (stages[-1][0], "yes, unconfirmed")))
-        return replace(first, seconds=seconds, engine=f"cascade: {self.engine_name}",
-                       stages=stages)
-
-    def _reading(self, pcm, prompted):
-        from .whisper import CHECK_WINDOW, PROMPTED_WINDOW
-        text, confidence = self.whisper.read(pcm, prompted,
-                                             PROMPTED_WINDOW if prompted else CHECK_WINDOW)
-        answer = judge_free_speech(text)
-        # A deciding yes Whisper was unsure of is asked again, never granted. The plain reading
-        # is not held to it: without the prompt every reading is less sure (measured: gating
-        # it too lost 4 points and stopped no false yes).
-        if prompted and answer == "yes" and (confidence is None or
-                                             confidence < self.whisper_min_logprob):
-            answer = "unknown"
-        how = "with the question" if prompted else "plain"
-        return Answer(answer, text, confidence, 0.0, self.engine_name,
-                      ((f"{self.whisper.version}, {how}, heard {text!r}", answer),))
 
     def _grammar(self, pcm):
         seconds = len(pcm) / 2 / RATE
