@@ -212,3 +212,22 @@ def test_purge_takes_world_access_away_and_gives_the_group(site, tmp_path):
     assert run(args, "purge").exit_code == 0
     for path in (recording, answer):
         assert path.stat().st_mode & 0o007 == 0 and path.stat().st_mode & 0o040
+
+
+def test_tightening_skips_a_file_removed_while_it_walks(site, monkeypatch):
+    """Two purges at once: one deletes a file the other's walk has just listed."""
+    import os
+
+    from agi_consent.admin import retention as admin_retention
+    config, _, past_call = site
+    gone, kept = past_call("v1", 400, ["US-CA"])
+    os.chmod(kept, 0o644)
+    real_lstat = os.lstat
+
+    def lstat(path, *rest, **options):
+        if str(path) == str(gone):
+            os.unlink(gone)
+        return real_lstat(path, *rest, **options)
+    monkeypatch.setattr(admin_retention.os, "lstat", lstat)
+    assert admin_retention.tighten(config) == 1
+    assert oct(os.stat(kept).st_mode & 0o777) == "0o640"

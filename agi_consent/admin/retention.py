@@ -193,12 +193,15 @@ def tighten(config):
     for folder, _, names in os.walk(local_path(config, config.recording.directory)):
         for name in names:
             path = os.path.join(folder, name)
-            stat = os.lstat(path)
-            mode = (stat.st_mode & 0o7770) | (0o040 if group else 0)
-            if mode != stat.st_mode & 0o7777 or (group and stat.st_gid != gid):
-                os.chown(path, -1, gid)
-                os.chmod(path, mode)
-                changed += 1
+            try:
+                stat = os.lstat(path)
+                mode = (stat.st_mode & 0o7770) | (0o040 if group else 0)
+                if mode != stat.st_mode & 0o7777 or (group and stat.st_gid != gid):
+                    os.chown(path, -1, gid)
+                    os.chmod(path, mode)
+                    changed += 1
+            except FileNotFoundError:  # another purge (or Asterisk) removed it meanwhile
+                continue
     return changed
 
 
