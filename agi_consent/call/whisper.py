@@ -68,9 +68,9 @@ class Whisper:
         self.version = f"whisper tiny.en ct2-{ctranslate2.__version__} int8 " \
                        f"(model {self.sha256[:12]})"
 
-    def read(self, pcm16k, window=WINDOW):
+    def read(self, pcm16k):
         """(transcript, confidence) of 16 kHz 16-bit mono PCM, decoded in a window of
-        `window` seconds (longer speech gets a second more) with the question as the initial
+        WINDOW seconds (longer speech gets a second more) with the question as the initial
         prompt. The confidence is the average token log-probability (None when nothing was
         transcribed).
 
@@ -81,16 +81,15 @@ class Whisper:
         tokens suppressed (faster-whisper's defaults).
         """
         import numpy
-        seconds = min(30.0, max(window, len(pcm16k) / 2 / RATE + 1.0))
+        seconds = min(30.0, max(WINDOW, len(pcm16k) / 2 / RATE + 1.0))
         samples = int(seconds * RATE)
         audio = numpy.zeros(samples, numpy.float32)  # zero-padded, as Whisper was trained
         speech = numpy.frombuffer(pcm16k, dtype=numpy.int16)[:samples]
         audio[:len(speech)] = speech / 32768.0
         encoded = self.model.encode(self.model.feature_extractor(audio)[:, :samples // HOP])
-        prompt = self.prompt
         result = self.model.model.generate(
-            encoded, [prompt], beam_size=5, patience=1, length_penalty=1,
-            max_length=len(prompt) + 24, return_scores=True, suppress_blank=True,
+            encoded, [self.prompt], beam_size=5, patience=1, length_penalty=1,
+            max_length=len(self.prompt) + 24, return_scores=True, suppress_blank=True,
             suppress_tokens=self.suppressed)[0]
         tokens = result.sequences_ids[0]
         text = self.tokenizer.decode(tokens).strip()
