@@ -8,17 +8,20 @@ from agi_consent.core.judge import judge, words_of
 CASES = {
     "yes": ["Yes.", "Yes, yes.", "Yeah, sure thing.", "That's fine.", "Go ahead.", "Sure.",
             "I agree.", "Yes I agree", "Yes, okay.", "Of course.", "yes please, thank you", "I do.",
-            "Yes, absolutely.", "Yep!", "YES"],
+            "Yes, absolutely.", "Yep!", "YES", "Go for it.", "Fine by me.",
+            "I'm okay with that."],
     "no": ["No.", "Nope.", "No thanks.", "I don't agree.", "I do not consent.",
            "Absolutely not.", "Not at all.", "Please don't record this.", "I'd rather not.",
-           "No, I don't.", "Do not record.", "Nah.", "No, no."],
+           "No, I don't.", "Do not record.", "Nah.", "No, no.", "Not today.", "I won't.",
+           "I will not agree.", "I'm not okay with that."],
     "unknown": ["Maybe.", "I think so.", "I guess.", "Can you repeat that?", "Is it recorded?",
                 "No... yes.", "Yes, no.", "Hello?", "Who is this?", "No problem.",
                 "I'm not sure.", "Sorry?", "", "What?", "Yes, I don't agree.",
                 "Yes if it's short", "Okay, maybe.", "Call me later.", "I don't.",
                 "Thank you.", "Not really.", "Sure, why not?", "Yes, but not now.",
                 "Okay.", "Alright.", "Fine.",
-                "Fine, no.", "Yes, wait.", "Absolutely, I don't know.", "Yes sir, hold on"],
+                "Fine, no.", "Yes, wait.", "Absolutely, I don't know.", "Yes sir, hold on",
+                "I'm okay.", "Go for it?", "I'm okay with that, not today."],
 }
 
 

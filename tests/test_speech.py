@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from agi_consent.call.speech import Classifier, judge
+from agi_consent.call.speech import Classifier, contrasts, grammar, judge, once, says
 from agi_consent.cli import main
 
 VOICES = (("en-us", 150), ("en-gb", 175), ("en-us+f3", 130))
@@ -183,6 +183,56 @@ def test_the_cascade_grants_only_a_yes_both_engines_heard(folder):
     assert windows == [8.0]
     assert heard.answer == "unknown" and heard.transcript == "Yeah."
     assert [s[1] for s in heard.stages] == ["yes, unconfirmed", "unknown"]
+
+
+def test_whisper_repeating_a_short_answer_is_read_once():
+    assert once("sure go ahead sure go ahead".split()) == ["sure", "go", "ahead"]
+    assert once(["yes", "yes", "yes"]) == ["yes"]
+    assert once("yes i agree yes".split()) == "yes i agree yes".split()
+    assert once([]) == []
+
+
+def test_the_grammar_says_whispers_words_once_or_more_perhaps_cut_off():
+    words = ["go", "for", "it"]
+    assert says(words, words) and says(words * 2, words) and says(words + ["go"], words)
+    assert not says(["go", "for"], words) and not says(words + ["no"], words)
+    assert not says([], words) and not says(words, [])
+
+
+def test_contrasts_swap_one_affirmative_for_a_refusal_of_the_same_length():
+    swapped = contrasts(["yeah", "thank", "you"])
+    assert {"nah thank you", "no thank you", "nope thank you"} <= set(swapped)
+    assert contrasts(["i", "do"]) == ["i don't"]
+    assert contrasts(["go", "for", "it"]) == []  # nothing to swap: the fixed declines compete
+    assert all(len(c.split()) == 3 for c in swapped) and "yeah thank you" not in swapped
+
+
+def test_the_confirming_grammar_holds_whispers_words_and_their_refusals():
+    text = grammar(heard="yeah thank you", contrasts=["nah thank you"])
+    assert "<heard> = ( yeah thank you );" in text and "( nah thank you )" in text
+    assert "<heard> [<heard>] [<heard>] |" in text
+    assert "<heard>" not in grammar()
+
+
+def test_the_cascade_confirms_whispers_own_words_beyond_the_accept_phrases(folder):
+    """"go for it" is no accept phrase of the grammar: it confirms it as Whisper heard it,
+    weighed against the decline and other phrases; the next answer uses the plain grammar."""
+    cascade = Classifier(engine="cascade")
+    heard = [cascade.classify_file(say(folder, "go for it", voice, speed))
+             for voice, speed in VOICES[:2]]
+    assert [a.answer for a in heard] == ["yes", "yes"], heard
+    assert all(a.stages[-1] == (cascade.engine_name, "yes") for a in heard)
+    assert cascade.decoder.current_search() == "consent"
+    assert cascade.classify_file(say(folder, "no thank you")).answer == "no"
+
+
+def test_whispers_words_outside_the_dictionary_leave_the_accept_phrases_to_confirm(folder):
+    cascade = Classifier(engine="cascade")
+    cascade.whisper.read = lambda pcm: ("Yes, erm.", -0.1)  # "erm" is not in cmudict
+    assert cascade.classify_file(say(folder, "yes")).answer == "yes"
+    cascade.whisper.read = lambda pcm: ("Go for it, erm.", -0.1)
+    unconfirmed = cascade.classify_file(say(folder, "go for it"))
+    assert unconfirmed.answer == "unknown" and unconfirmed.stages[0][1] == "yes, unconfirmed"
 
 
 def test_the_cascade_runs_the_grammar_only_for_a_yes(folder):

@@ -23,9 +23,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
-from ..core.judge import WHISPER_MIN_LOGPROB
+from ..core.judge import WHISPER_MIN_LOGPROB, words_of
 from ..core.judge import judge as judge_free_speech
-from ..core.phrases import ACCEPT, DECLINE, DECLINE_STARTS, NEGATIONS, OTHER
+from ..core.phrases import ACCEPT, DECLINE, DECLINE_STARTS, NEGATIONS, OTHER, SWAPS
 
 RATE = 16000
 PAD = b"\x00\x00" * (RATE * 3 // 10)  # 0.3 s: answers cut by silence detection start at once
@@ -62,16 +62,48 @@ def _accepts(text, accept):
     return text in accept or any(text == f"{a} {b}" for a in accept for b in accept)
 
 
-def grammar(accept=ACCEPT, decline=DECLINE, other=OTHER):
+def grammar(accept=ACCEPT, decline=DECLINE, other=OTHER, heard="", contrasts=()):
     """Whole phrases only (an accept phrase may be repeated): a loop of filler words costs
-    seconds and swallows real answers."""
+    seconds and swallows real answers. `heard` (Whisper's words, said up to three times) and
+    their `contrasts` compete too when the grammar confirms a yes."""
     def alternatives(phrases):
         return " | ".join(f"( {p} )" for p in phrases)
+    answer = ["<accept> [<accept>]", "<decline>", "<other>"]
+    rules = [f"<accept> = {alternatives(accept)};", f"<decline> = {alternatives(decline)};",
+             f"<other> = {alternatives(other)};"]
+    if heard:
+        answer.insert(0, "<heard> [<heard>] [<heard>]")
+        rules.append(f"<heard> = ( {heard} );")
+    if contrasts:
+        answer.append("<contrast>")
+        rules.append(f"<contrast> = {alternatives(contrasts)};")
     return ("#JSGF V1.0;\ngrammar consent;\n"
-            "public <answer> = <accept> [<accept>] | <decline> | <other>;\n"
-            f"<accept> = {alternatives(accept)};\n"
-            f"<decline> = {alternatives(decline)};\n"
-            f"<other> = {alternatives(other)};\n")
+            f"public <answer> = {' | '.join(answer)};\n" + "\n".join(rules) + "\n")
+
+
+def once(words):
+    """A phrase said over and over, once: Whisper repeats a short answer in a long window
+    ("Sure. Go ahead. Sure. Go ahead.")."""
+    for size in range(1, len(words) // 2 + 1):
+        if len(words) % size == 0 and words == words[:size] * (len(words) // size):
+            return words[:size]
+    return words
+
+
+def says(hypothesis, words):
+    """The grammar's best path is `words` once or more, perhaps cut off the last time (the
+    path had not reached the grammar's end when the audio did)."""
+    whole = len(hypothesis) // len(words) if words else 0
+    rest = hypothesis[whole * len(words):]
+    return whole > 0 and hypothesis[:whole * len(words)] == words * whole \
+        and words[:len(rest)] == rest
+
+
+def contrasts(words):
+    """Whisper's words with one affirmative swapped for a refusal (`phrases.SWAPS`)."""
+    swapped = {" ".join(words[:i] + [refusal] + words[i + 1:])
+               for i, word in enumerate(words) for refusal in SWAPS.get(word, ())}
+    return sorted(swapped - {" ".join(words)})
 
 
 def read_pcm(path):
@@ -141,9 +173,11 @@ class Classifier:
     """One recogniser per `engine`; not thread-safe, build one each (one per worker process).
 
     - `cascade` (the default): Whisper reads the answer with the question as its prompt and
-      the judge decides; a yes stands only when the grammar heard a yes too. Their mistakes
-      differ: Whisper hears "Yeah." in some voices' "nah" and "I do. I do." in a noisy
-      "could be"; the grammar forces phrases onto "yes …" (bench/heldout.py).
+      the judge decides; a yes stands only when the grammar heard a yes too: Whisper's own
+      words (once or more) or an accept phrase, weighed against the same words with each
+      affirmative swapped for a refusal, the decline phrases and the non-answers. Their
+      mistakes differ: Whisper hears "Yeah." in some voices' "nah" and "I do. I do." in a
+      noisy "could be"; the grammar forces phrases onto "yes …" (bench/heldout.py).
     - `whisper`: Whisper alone; `pocketsphinx`: the grammar alone. Both are kept to compare
       against: alone, each gave false yeses on the held-out sets.
 
@@ -187,7 +221,7 @@ class Classifier:
         heard = replace(self._free_speech(pcm), seconds=seconds)
         if self.engine == "whisper" or heard.answer != "yes":
             return heard
-        grammar = self._grammar(pcm)  # only for a yes: the grammar must hear one too
+        grammar = self._confirm(pcm, heard.transcript)  # only for a yes
         engine = f"cascade: {self.whisper_name}, confirmed by {self.engine_name}"
         if grammar.answer != "yes":
             return replace(heard, answer="unknown", engine=engine, stages=(
@@ -216,7 +250,25 @@ class Classifier:
         self.decoder.add_jsgf_string("consent", grammar(self.accept, self.decline))
         self.decoder.activate_search("consent")
 
-    def _grammar(self, pcm):
+    def _confirm(self, pcm, transcript):
+        """The grammar's own answer, with Whisper's words and their refusals competing with
+        the accept, decline and other phrases: a yes when its best path is Whisper's words
+        or an accept phrase. Whisper's words are left out when the dictionary lacks one."""
+        words = once([{"ok": "okay"}.get(w, w) for w in words_of(transcript)])
+        if not all(self.decoder.lookup_word(w) for w in words):
+            return self._grammar(pcm)
+        self.decoder.add_jsgf_string("confirm", grammar(
+            self.accept, self.decline, heard=" ".join(words), contrasts=[
+                c for c in contrasts(words)
+                if all(self.decoder.lookup_word(w) for w in c.split())]))
+        self.decoder.activate_search("confirm")
+        try:
+            return self._grammar(pcm, words)
+        finally:
+            self.decoder.activate_search("consent")
+            self.decoder.remove_search("confirm")
+
+    def _grammar(self, pcm, heard=()):
         seconds = len(pcm) / 2 / RATE
         if len(pcm) < RATE // 5:  # under 0.1 s: nothing was said
             return Answer("unknown", "", None, seconds, self.engine_name)
@@ -228,7 +280,8 @@ class Classifier:
         hyp = self.decoder.hyp()
         text = hyp.hypstr if hyp else ""
         confidence = self.decoder.get_prob() if self.rescore and text else None
-        answer = judge(text, self.accept, self.decline)
+        answer = "yes" if says(text.split(), list(heard)) else judge(
+            text, self.accept, self.decline)
         if answer == "yes" and self.threshold and (confidence or 0.0) < self.threshold:
             answer = "unknown"
         return Answer(answer, text, confidence, seconds, self.engine_name,

@@ -39,7 +39,8 @@ ENGLISH = Vocabulary(
     strong_affirm=frozenset({"yes", "yeah", "yep", "yup", "sure", "okay", "ok", "agree"}),
     affirm_phrases=("go ahead", "of course", "that's fine", "that is fine", "that's ok",
                     "that's okay", "sure thing", "you may", "you can", "please do",
-                    "i agree", "i consent", "i do", "that's alright", "all right"),
+                    "i agree", "i consent", "i do", "that's alright", "all right",
+                    "go for it", "fine by me", "i'm okay with", "i'm ok with"),
     filler=frozenset({"please", "thanks", "thank", "you", "um", "uh", "er", "erm", "well",
                       "oh", "so", "i", "it", "that's", "that", "is", "record",
                       "recording", "recorded", "the", "call", "this", "me", "by", "with",
@@ -55,7 +56,8 @@ ENGLISH = Vocabulary(
                      "absolutely not", "certainly not", "definitely not", "of course not",
                      "i disagree", "i don't want", "i do not want", "please don't",
                      "no way", "not okay", "not ok", "i object", "don't want",
-                     "no thank you", "no thanks"),
+                     "no thank you", "no thanks", "not today", "i will not", "i won't",
+                     "will not agree", "won't agree"),
     decline_openers=frozenset({"no", "nope", "nah", "never", "negative"}),
     hedges=("maybe", "perhaps", "possibly", "probably", "i guess", "i think", "i suppose",
             "not sure", "i don't know", "i do not know", "dunno", "kind of", "sort of",
@@ -109,7 +111,7 @@ def judge(transcript, language="en"):
 
 def _also_affirms(text, vocabulary):
     """A refusal that also says yes ("no … yes", "yes, I don't agree") contradicts itself."""
-    for phrase in vocabulary.decline_phrases:
+    for phrase in sorted(vocabulary.decline_phrases, key=len, reverse=True):  # longest first
         text = re.sub(rf"(?<![a-z']){re.escape(phrase)}(?![a-z'])", " ", text)
     return bool(set(text.split()) & vocabulary.strong_affirm)
 

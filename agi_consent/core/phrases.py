@@ -16,3 +16,13 @@ OTHER = ("maybe", "maybe not", "perhaps", "hello", "hi", "hey", "what", "what is
          "right", "alright", "oh", "ah", "huh", "test", "hello hello")
 NEGATIONS = frozenset({"no", "nope", "don't", "not", "refuse"})
 DECLINE_STARTS = frozenset({"no", "nope", "don't", "do"})  # a cut-off decline is still no
+
+# What the grammar weighs Whisper's words against when it confirms a yes: each affirmative
+# word swapped for refusals of the same length ("yeah thank you" against "nah thank you").
+# Swaps only: an inserted "don't" is too easy for a grammar to absorb ("okay, go ahead" read
+# as "okay don't go ahead" on the development set).
+REFUSALS = ("no", "nah", "nope")
+SWAPS = {**{word: REFUSALS for word in (
+             "yes", "yeah", "yep", "yup", "ya", "yea", "sure", "absolutely", "certainly",
+             "definitely", "okay", "fine", "alright", "agreed", "right", "correct")},
+         "do": ("don't",), "can": ("can't",), "agree": ("disagree",), "will": ("won't",)}
