@@ -257,3 +257,14 @@ def test_a_log_from_before_the_chain_upgrades_and_verifies(tmp_path):
     assert audit.verify(str(path)).problems == [
         "call new-1's result is 'granted', its events say 'declined': the calls table was "
         "edited"]
+
+
+def test_a_spoken_answer_reads_as_what_each_engine_heard():
+    from agi_consent.admin.evidence import _describe
+    step = {"kind": "input", "detail": {
+        "speech": {"answer": "yes", "confidence": -0.2}, "sha256": "ab" * 32,
+        "personal": {"transcript": "Go for it.", "confirmation": "go for it"}}}
+    assert _describe(step) == (f"said “Go for it.” (the grammar heard “go for it”) → yes "
+                               f"(confidence -0.2; audio SHA-256 {'ab' * 32})")
+    del step["detail"]["personal"]["confirmation"]  # a no, or an erased value: Whisper's alone
+    assert _describe(step).startswith("said “Go for it.” → yes")

@@ -221,6 +221,10 @@ async def test_spoken_answers(services, speech_prompt, db_rows, keys, result):
               and "speech" in e["detail"]]
     for item in spoken:  # the answer audio is evidence: path and hash in the log
         assert item["audio"].endswith(".wav") and len(item["sha256"]) == 64
+        # what was heard is personal: Whisper's transcript, and the grammar's words for a yes
+        assert set(item["personal"]) == ({"transcript", "confirmation"} if item["speech"][
+            "answer"] == "yes" else {"transcript"})
+        assert not {"transcript", "confirmation"} & set(item["speech"])
 
 
 async def test_speech_needs_its_prompt(services, prompt_dir):

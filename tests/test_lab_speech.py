@@ -68,6 +68,7 @@ def test_repeated_yes_is_granted_and_the_engine_is_in_the_evidence(spoken):
     assert answer["speech"]["answer"] == "yes"
     assert answer["speech"]["engine"].startswith("cascade: whisper tiny.en")
     assert [stage[1] for stage in answer["speech"]["stages"]][-1] == "yes"
+    assert set(answer["personal"]) == {"transcript", "confirmation"}  # what each engine heard
 
 
 def test_absolutely_not_is_never_recorded(spoken):

@@ -222,6 +222,7 @@ def test_the_cascade_confirms_whispers_own_words_beyond_the_accept_phrases(folde
              for voice, speed in VOICES[:2]]
     assert [a.answer for a in heard] == ["yes", "yes"], heard
     assert all(a.stages[-1] == (cascade.engine_name, "yes") for a in heard)
+    assert [a.confirmation for a in heard] == ["go for it", "go for it"]  # the evidence
     assert cascade.decoder.current_search() == "consent"
     assert cascade.classify_file(say(folder, "no thank you")).answer == "no"
 
@@ -238,4 +239,4 @@ def test_whispers_words_outside_the_dictionary_leave_the_accept_phrases_to_confi
 def test_the_cascade_runs_the_grammar_only_for_a_yes(folder):
     cascade = Classifier(engine="cascade")
     no = cascade.classify_file(say(folder, "no thank you"))
-    assert no.answer == "no" and len(no.stages) == 1
+    assert no.answer == "no" and len(no.stages) == 1 and no.confirmation == ""

@@ -97,8 +97,10 @@ def _describe(step):
         if detail.get("key"):
             return f"pressed {detail['key']} ({detail.get('during', '')})"
         if detail.get("speech"):
-            speech = detail["speech"]
-            return (f"said “{detail['personal'].get('transcript', '')}” → "
+            speech, said = detail["speech"], detail["personal"]
+            confirmed = f" (the grammar heard “{said['confirmation']}”)" \
+                if said.get("confirmation") else ""
+            return (f"said “{said.get('transcript', '')}”{confirmed} → "
                     f"{speech.get('answer')} (confidence {speech.get('confidence')}; audio "
                     f"SHA-256 {detail.get('sha256')})")
         return "no answer" + (f" ({detail['error']})" if detail.get("error") else "")

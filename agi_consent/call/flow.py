@@ -202,9 +202,11 @@ async def listen(call, attempt, keys):
         sha256 = await asyncio.get_running_loop().run_in_executor(None, sha256_file,
                                                                   local + ".wav")
         heard = answer.as_dict()
-        transcript = heard.pop("transcript")  # what a person said is personal data
+        said = {"transcript": heard.pop("transcript")}  # what a person said is personal data
+        if heard.pop("confirmation"):  # the grammar's words, when it weighed a yes
+            said["confirmation"] = answer.confirmation
         evidence = {"speech": heard, "audio": path + ".wav", "sha256": sha256,
-                    "personal": {"transcript": transcript}}
+                    "personal": said}
     except Exception as error:  # unreadable answer: no answer this time, never a yes
         call.log.event("input", speech=None, audio=path + ".wav", error=str(error),
                        attempt=attempt)

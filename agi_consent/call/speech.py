@@ -41,9 +41,11 @@ class Answer:
     seconds: float = 0.0
     engine: str = ""  # what decided, with versions: evidence of how the answer was heard
     stages: tuple = ()  # (engine, answer) of each recogniser that ran, in order
+    confirmation: str = ""  # what the grammar heard when it weighed Whisper's yes
 
     def as_dict(self):
         return {"answer": self.answer, "transcript": self.transcript,
+                "confirmation": self.confirmation,
                 "confidence": None if self.confidence is None else round(self.confidence, 4),
                 "seconds": round(self.seconds, 2), "engine": self.engine,
                 "stages": [list(stage) for stage in self.stages]}
@@ -223,10 +225,11 @@ class Classifier:
             return heard
         grammar = self._confirm(pcm, heard.transcript)  # only for a yes
         engine = f"cascade: {self.whisper_name}, confirmed by {self.engine_name}"
+        heard = replace(heard, engine=engine, confirmation=grammar.transcript)
         if grammar.answer != "yes":
-            return replace(heard, answer="unknown", engine=engine, stages=(
+            return replace(heard, answer="unknown", stages=(
                 (heard.stages[0][0], "yes, unconfirmed"), *grammar.stages))
-        return replace(heard, engine=engine, stages=(*heard.stages, *grammar.stages))
+        return replace(heard, stages=(*heard.stages, *grammar.stages))
 
     def _free_speech(self, pcm):
         text, confidence = self.whisper.read(pcm)

@@ -79,4 +79,6 @@ def speech_classify(ctx, file, as_json):
         click.echo(json.dumps(answer.as_dict()))
     else:
         confidence = "n/a" if answer.confidence is None else f"{answer.confidence:.3f}"
-        click.echo(f"{answer.answer} (heard \"{answer.transcript}\", confidence {confidence})")
+        confirmed = f", the grammar heard \"{answer.confirmation}\"" if answer.confirmation else ""
+        click.echo(f"{answer.answer} (heard \"{answer.transcript}\"{confirmed}, "
+                   f"confidence {confidence})")
