@@ -236,6 +236,15 @@ def test_whispers_words_outside_the_dictionary_leave_the_accept_phrases_to_confi
     assert unconfirmed.answer == "unknown" and unconfirmed.stages[0][1] == "yes, unconfirmed"
 
 
+def test_a_confirming_grammar_that_does_not_parse_leaves_the_accept_phrases(folder,
+                                                                            monkeypatch):
+    from agi_consent.call import speech
+    cascade = Classifier(engine="cascade")
+    monkeypatch.setattr(speech, "grammar", lambda *args, **kwargs: "not a grammar")
+    assert cascade.classify_file(say(folder, "yes")).answer == "yes"  # "yes" is one of them
+    assert cascade.decoder.current_search() == "consent"
+
+
 def test_the_cascade_runs_the_grammar_only_for_a_yes(folder):
     cascade = Classifier(engine="cascade")
     no = cascade.classify_file(say(folder, "no thank you"))

@@ -260,10 +260,13 @@ class Classifier:
         words = once([{"ok": "okay"}.get(w, w) for w in words_of(transcript)])
         if not all(self.decoder.lookup_word(w) for w in words):
             return self._grammar(pcm)
-        self.decoder.add_jsgf_string("confirm", grammar(
-            self.accept, self.decline, heard=" ".join(words), contrasts=[
-                c for c in contrasts(words)
-                if all(self.decoder.lookup_word(w) for w in c.split())]))
+        try:
+            self.decoder.add_jsgf_string("confirm", grammar(
+                self.accept, self.decline, heard=" ".join(words), contrasts=[
+                    c for c in contrasts(words)
+                    if all(self.decoder.lookup_word(w) for w in c.split())]))
+        except ValueError:  # a grammar pocketsphinx cannot parse: the accept phrases alone
+            return self._grammar(pcm)
         self.decoder.activate_search("confirm")
         try:
             return self._grammar(pcm, words)
