@@ -106,7 +106,7 @@ def with_noise(clean, noise, snr, target):
     seconds = subprocess.run(["soxi", "-D", str(clean)], capture_output=True,
                              text=True).stdout.strip()
     fitted = target.with_suffix(".fit.wav")
-    run("sox", str(noise), "-r", "8000", "-c", "1", "-b", "16", str(fitted), "repeat", "3",
+    run("sox", "-R", str(noise), "-r", "8000", "-c", "1", "-b", "16", str(fitted), "repeat", "3",
         "trim", "0", seconds)
     gain = rms(clean) / (10 ** (snr / 20)) / max(rms(fitted), 1e-6)
     run("sox", "-R", "-m", str(clean), "-v", f"{gain:.6f}", str(fitted), str(target))
@@ -127,7 +127,7 @@ def crowd(folder, name, engine, voices, sentences, speed):
         talkers.append(folder / f"{name}{n}.wav")
         speak(engine, voice, speed, sentence, talkers[-1])
     mixed = folder / f"{name}.wav"
-    run("sox", "-m", *map(str, talkers), "-r", "8000", str(mixed))
+    run("sox", "-R", "-m", *map(str, talkers), "-r", "8000", str(mixed))
     return mixed
 
 
