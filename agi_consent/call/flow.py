@@ -203,8 +203,8 @@ async def listen(call, attempt, keys):
                                                                   local + ".wav")
         heard = answer.as_dict()
         said = {"transcript": heard.pop("transcript")}  # what a person said is personal data
-        if heard.pop("confirmation"):  # the grammar's words, when it weighed a yes
-            said["confirmation"] = answer.confirmation
+        if confirmation := heard.pop("confirmation"):  # the grammar's, when it weighed a yes
+            said["confirmation"] = confirmation
         evidence = {"speech": heard, "audio": path + ".wav", "sha256": sha256,
                     "personal": said}
     except Exception as error:  # unreadable answer: no answer this time, never a yes

@@ -286,7 +286,7 @@ class Classifier:
         hyp = self.decoder.hyp()
         text = hyp.hypstr if hyp else ""
         confidence = self.decoder.get_prob() if self.rescore and text else None
-        answer = "yes" if says(text.split(), list(heard)) else judge(
+        answer = "yes" if says(text.split(), heard) else judge(
             text, self.accept, self.decline)
         if answer == "yes" and self.threshold and (confidence or 0.0) < self.threshold:
             answer = "unknown"
