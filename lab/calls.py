@@ -52,7 +52,8 @@ class LabAmi:
                                on_login=on_login)
         self.manager.register_event("UserEvent", self._on_user_event)
         self.manager.connect()
-        await asyncio.wait_for(logged_in, 20)  # connect() returns before login
+        async with asyncio.timeout(20):  # connect() returns before login
+            await logged_in
         return self
 
     async def __aexit__(self, *exc):
@@ -86,11 +87,11 @@ class LabAmi:
                      "LAB_AFTER": after, **(extra or {})}
         if agi:
             variables["CONSENT_AGI"] = agi
-        response = await asyncio.wait_for(self.manager.send_action({
+        response = await self.action({
             "Action": "Originate", "Channel": "Local/s@lab-pbx", "Context": "lab-caller",
             "Exten": behaviour, "Priority": 1, "CallerID": f"Lab <{caller}>",
             "Variable": [f"{k}={v}" for k, v in variables.items()], "Async": "true",
-            "Timeout": 30000}), 10)
+            "Timeout": 30000})
         first = response[0] if isinstance(response, list) else response
         if not first.success:
             raise lab.LabError(f"Originate failed: {dict(first)}")
@@ -98,7 +99,8 @@ class LabAmi:
         if placed:
             placed(tag)
         try:
-            done = await asyncio.wait_for(waiter["done"], timeout)  # every call ends in h
+            async with asyncio.timeout(timeout):  # every call ends in h
+                done = await waiter["done"]
         finally:
             del self.waiters[tag]
         gate = waiter["gate"].result() if waiter["gate"].done() else {}
@@ -106,10 +108,12 @@ class LabAmi:
 
     async def gate_of(self, tag, seconds=60):
         """The LabGate event of a call still in progress."""
-        return await asyncio.wait_for(asyncio.shield(self.waiters[tag]["gate"]), seconds)
+        async with asyncio.timeout(seconds):
+            return await asyncio.shield(self.waiters[tag]["gate"])
 
     async def action(self, fields, seconds=10):
-        return await asyncio.wait_for(self.manager.send_action(fields), seconds)
+        async with asyncio.timeout(seconds):  # not wait_for: 3.11's can lose a cancel
+            return await self.manager.send_action(fields)
 
 
 def audio_seconds(path):

@@ -122,6 +122,41 @@ async def test_a_half_open_link_is_noticed_by_the_ping_and_replaced(site, fake_a
     assert any("did not answer a ping" in line for line in messages(caplog))
 
 
+async def test_a_cancel_that_lands_as_the_reply_arrives_is_kept(site):
+    """The race that hung a CI run at teardown: with Python 3.11's wait_for, an action whose
+    reply completed in the same loop turn as the cancel returned the reply instead."""
+    link = link_for(site)
+    reply = asyncio.get_running_loop().create_future()
+
+    class Manager:
+        def send_action(self, fields, as_list=None):
+            return reply
+
+    sending = asyncio.get_running_loop().create_task(link._send(Manager(), {"Action": "Ping"}))
+    await asyncio.sleep(0)  # sent; waiting for its reply
+    reply.set_result("Pong")
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+
+
+async def test_close_ends_the_link_even_when_a_cancel_is_lost(site, fake_ami):
+    lost = []
+
+    async def resync_that_swallows_a_cancel():  # as a library's lost cancel would
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            lost.append(True)
+
+    link = link_for(site, on_up=resync_that_swallows_a_cancel)
+    link.start()
+    assert await link.wait_up(3)
+    async with asyncio.timeout(5):
+        await link.close()
+    assert lost and link._task.done() and not link.up.is_set()
+
+
 async def test_nothing_listening_is_said_once_and_retried(make_config, tmp_path, caplog):
     from tests.servers import free_port
     secret = tmp_path / "ami.secret"

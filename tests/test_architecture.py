@@ -100,3 +100,13 @@ def test_classic_agi_path_stays_lean():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_no_asyncio_wait_for_in_the_package_or_the_lab():
+    """Python 3.11's wait_for returns the result when a cancel lands as the awaited reply
+    arrives, so the cancel is lost and a task told to stop runs on (it hung `serve`'s AMI link
+    at shutdown and a CI run). asyncio.timeout keeps the cancel."""
+    for path in [*modules(), *(REPO / "lab").glob("*.py")]:
+        calls = [node.lineno for node in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(node, ast.Attribute) and node.attr == "wait_for"]
+        assert not calls, f"{path}: asyncio.wait_for at lines {calls}"

@@ -390,6 +390,7 @@ async def _record_end(call, result, detail):
 async def _best_effort(coroutine, seconds=5.0):
     """Cleanup steps may fail too (dead channel, broken log); they must not raise."""
     try:
-        await asyncio.wait_for(coroutine, seconds)
+        async with asyncio.timeout(seconds):
+            await coroutine
     except (Exception, asyncio.CancelledError) as error:
         log.warning("cleanup step failed: %s", error)

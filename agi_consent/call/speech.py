@@ -337,8 +337,8 @@ class SpeechService:
         loop = asyncio.get_running_loop()
         pool = self.pool
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(pool, _classify_in_worker, str(path)), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                return await loop.run_in_executor(pool, _classify_in_worker, str(path))
         except BrokenProcessPool:
             if pool is self.pool:  # the first call to notice rebuilds it, off the loop
                 self.pool = await loop.run_in_executor(None, self._new_pool)

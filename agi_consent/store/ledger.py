@@ -396,7 +396,8 @@ class ThreadedLedger:
             raise LogUnavailable(f"The consent log {self.path} is {self.queue.maxsize} "
                                  "commits behind; failing this call closed.")
         try:
-            await asyncio.wait_for(future, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await future
         except TimeoutError:
             raise LogUnavailable(f"The consent log {self.path} did not commit within "
                                  f"{self.timeout:.0f} s; failing this call closed.")
@@ -495,8 +496,8 @@ class Appender:
     async def _run(self, function, *args):
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self.executor, function, *args),
-                                          self.timeout)
+            async with asyncio.timeout(self.timeout):
+                return await loop.run_in_executor(self.executor, function, *args)
         except TimeoutError:
             raise LogUnavailable(f"The consent log {self.path} did not answer within "
                                  f"{self.timeout:.0f} s.") from None

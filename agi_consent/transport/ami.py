@@ -75,9 +75,11 @@ class AmiLink:
         return self._task
 
     async def close(self):
-        if self._task:
+        # Cancelled again until it ends: a cancel that lands as a reply completes can be lost
+        # in a library's own wait, and one lost cancel must not leave `serve` unable to stop.
+        while self._task and not self._task.done():
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait({self._task}, timeout=1.0)
         self._drop()
 
     async def run(self):
@@ -106,8 +108,9 @@ class AmiLink:
                            ping_delay=10 ** 9, events="off")
         manager.lost = asyncio.Event()
         connected = loop.create_future()
-        connected.set_result(await asyncio.wait_for(loop.create_connection(
-            AMIProtocol, self.settings.host, self.settings.port), self.action_timeout))
+        async with asyncio.timeout(self.action_timeout):
+            connected.set_result(await loop.create_connection(
+                AMIProtocol, self.settings.host, self.settings.port))
         manager.connection_made(connected)  # no username in its config: it does not log in
         manager.register_event("*", self._on_event)
         try:
@@ -180,8 +183,9 @@ class AmiLink:
 
     async def _send(self, manager, fields, as_list=None):
         future = manager.send_action(dict(fields), as_list=as_list)
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), self.action_timeout)
+        try:  # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancel that
+            async with asyncio.timeout(self.action_timeout):  # lands as the reply arrives
+                return await asyncio.shield(future)
         except TimeoutError:
             future.cancel()
             raise AmiUnavailable(f"no answer to {fields['Action']} within "
@@ -209,7 +213,8 @@ class AmiLink:
     async def wait_up(self, seconds):
         """Wait until logged in; False when that did not happen within `seconds`."""
         try:
-            await asyncio.wait_for(self.up.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self.up.wait()
             return True
         except TimeoutError:
             return False

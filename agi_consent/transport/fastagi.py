@@ -54,7 +54,8 @@ async def read_env(reader, timeout):
         return None
 
     try:
-        return await asyncio.wait_for(read(), timeout)
+        async with asyncio.timeout(timeout):
+            return await read()
     except (TimeoutError, ConnectionError, ValueError):  # ValueError: line over the limit
         return None
 
