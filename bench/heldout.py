@@ -25,6 +25,9 @@ Five sets, each of voices, synthesisers, phrasings and line conditions used nowh
   adam and aunty; new phrasings; mains hum and hiss, a restaurant and a street at 10 dB.
   Written before the grammar was made to confirm Whisper's own words, a change tuned on the
   first and second sets only.
+- the sixth set (`SIXTH`): flite rms and festival ked shifted in pitch, espeak-ng variants
+  Steph, travis, Belinda and Quincy; new phrasings; an office, wind and a kitchen at 10 dB.
+  Written before the judge's phrases were widened from the first five sets' transcripts.
 The judge's word lists and the Whisper prompt were written from the categories in issue 11
 and checked on tests/test_judge.py's own phrases; the grammar was tuned on espeak-ng en-us,
 en-gb and en-us+f3. Each utterance goes through one phone codec (µ-law, A-law or GSM, in
@@ -312,7 +315,56 @@ FIFTH = Set(
                  "what happens if I say no", "uh, hmm", "I don't understand",
                  "how long is it kept", "it's fine, no", "give me a moment")},
     ("clean", "hum and hiss 10 dB", "restaurant 10 dB", "street 10 dB"), fifth_backgrounds)
-SETS = {"first": FIRST, "fresh": FRESH, "third": THIRD, "fourth": FOURTH, "fifth": FIFTH}
+
+
+def sixth_backgrounds(folder):
+    office = crowd(folder, "office-talk", "espeak-ng", ("en-us+m2", "en-gb+f2", "en-us+m6"),
+                   OFFICE, 150)
+    with_noise(office, synth(folder, "office-hum", "brownnoise", "highpass", "200"), 6,
+               folder / "office.wav")
+    return {"office 10 dB": folder / "office.wav",
+            "wind 10 dB": synth(folder, "wind", "brownnoise", "highpass", "80", "tremolo",
+                                "0.5", "80"),
+            "kitchen 10 dB": synth(folder, "kitchen", "whitenoise", "bandpass", "3000", "1000",
+                                   "sine", "900", "tremolo", "7", "90")}
+
+
+OFFICE = ("The quarterly figures are due on Monday so please send yours by the weekend",
+          "Can somebody fix the printer on the third floor it keeps jamming again",
+          "I moved the meeting to half past two because the room was already booked")
+
+# Written at the start of the session that changed the judge's phrases, before any of them
+# was chosen (from the first five sets' transcripts only): voices, phrasings and
+# backgrounds used nowhere else.
+SIXTH = Set(
+    "Speech on the sixth held-out set (never tuned on)",
+    "6 voices (flite rms lower and slower, festival ked higher and slower, espeak-ng "
+    "variants Steph, travis, Belinda and Quincy on four accents), phrasings used nowhere "
+    "else, clean and in an office, wind and a kitchen at 10 dB",
+    (("flite", "rms", 0.95, -300), ("festival", "ked_diphone", 0.9, 250),
+     ("espeak-ng", "en-us+Steph", 150), ("espeak-ng", "en-gb-x-rp+travis", 160),
+     ("espeak-ng", "en-029+Belinda", 145), ("espeak-ng", "en-us-nyc+Quincy", 165)),
+    {"yes": ("yes", "yep, carry on", "sure, that works", "yeah, that's fine by me",
+             "I give my consent", "you have my permission", "okay, I agree",
+             "yes please, go ahead", "sounds good",
+             "happy for you to record", "fine, you can record", "certainly, yes",
+             "yeah, no problem", "that's acceptable to me", "of course I agree"),
+     "no": ("no", "no, I don't consent", "thanks, but no", "I'd prefer you didn't",
+            "please do not record this", "no, I do not agree", "you don't have my permission",
+            "not okay with me", "no, leave it off", "nope, not today",
+            "I'm not comfortable being recorded", "my answer is no", "no chance",
+            "nope, nope"),
+     "unknown": ("what is this about", "could you say that again", "hmm, let me see",
+                 "why do you record", "I'm unsure", "give me a sec",
+                 "yes? who is calling", "I have no clue", "is that legal", "ask me later",
+                 "I was not listening", "you said what", "depends on what for",
+                 "can you hear me", "hello, anyone there", "yes or no, I'm not sure",
+                 "I need to ask my wife")},
+    ("clean", "office 10 dB", "wind 10 dB", "kitchen 10 dB"), sixth_backgrounds)
+
+
+SETS = {"first": FIRST, "fresh": FRESH, "third": THIRD, "fourth": FOURTH, "fifth": FIFTH,
+        "sixth": SIXTH}
 
 
 def dataset(spec, folder):
@@ -434,7 +486,7 @@ def report(spec, scores, items):
 
 
 def main():
-    """`python -m bench.heldout [first|fresh|third|fourth|fifth]` (all by default);
+    """`python -m bench.heldout [first|fresh|third|fourth|fifth|sixth]` (all by default);
     `--score ENGINE FOLDER` is the per-engine child process."""
     import json
     if sys.argv[1:2] == ["--score"]:
