@@ -325,8 +325,8 @@ def sixth_backgrounds(folder):
     return {"office 10 dB": folder / "office.wav",
             "wind 10 dB": synth(folder, "wind", "brownnoise", "highpass", "80", "tremolo",
                                 "0.5", "80"),
-            "kitchen 10 dB": synth(folder, "kitchen", "whitenoise", "bandpass", "3000", "1000",
-                                   "sine", "900", "tremolo", "7", "90")}
+            "kitchen 10 dB": synth(folder, "kitchen", "whitenoise", "sine", "900", "bandpass",
+                                   "3000", "1000", "tremolo", "7", "90")}
 
 
 OFFICE = ("The quarterly figures are due on Monday so please send yours by the weekend",
