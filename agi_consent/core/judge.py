@@ -30,17 +30,20 @@ class Vocabulary:
     hedges: tuple  # words or phrases that make any answer a doubt
     question_openers: frozenset
     not_yes: tuple  # phrases that look affirmative but are not consent ("no problem")
+    polite: tuple  # hedges that are only politeness after a refusal ("no, sorry")
 
 
 ENGLISH = Vocabulary(
     # "okay", "alright", "fine" alone acknowledge rather than consent: fillers, not yeses
     affirm=frozenset({"yes", "yeah", "yep", "yup", "ya", "yea", "sure", "agree", "agreed",
-                      "consent", "absolutely", "certainly", "definitely"}),
+                      "consent", "absolutely", "certainly", "definitely", "indeed"}),
     strong_affirm=frozenset({"yes", "yeah", "yep", "yup", "sure", "okay", "ok", "agree"}),
     affirm_phrases=("go ahead", "of course", "that's fine", "that is fine", "that's ok",
                     "that's okay", "sure thing", "you may", "you can", "please do",
                     "i agree", "i consent", "i do", "that's alright", "all right",
-                    "go for it", "fine by me", "i'm okay with", "i'm ok with"),
+                    "go for it", "fine by me", "i'm okay with", "i'm ok with",
+                    "i'm fine with", "i'm happy with", "i accept", "by all means",
+                    "go right ahead"),
     filler=frozenset({"please", "thanks", "thank", "you", "um", "uh", "er", "erm", "well",
                       "oh", "so", "i", "it", "that's", "that", "is", "record",
                       "recording", "recorded", "the", "call", "this", "me", "by", "with",
@@ -57,12 +60,17 @@ ENGLISH = Vocabulary(
                      "i disagree", "i don't want", "i do not want", "please don't",
                      "no way", "not okay", "not ok", "i object", "don't want",
                      "no thank you", "no thanks", "not today", "i will not", "i won't",
-                     "will not agree", "won't agree"),
+                     "will not agree", "won't agree", "not really", "i'd prefer not",
+                     "i prefer not", "prefer not to", "please no", "not comfortable",
+                     "not happy", "not fine", "i say no", "i don't accept", "i do not accept",
+                     "don't give permission", "do not give permission", "don't allow",
+                     "do not allow"),
     decline_openers=frozenset({"no", "nope", "nah", "never", "negative"}),
     hedges=("maybe", "perhaps", "possibly", "probably", "i guess", "i think", "i suppose",
             "not sure", "i don't know", "i do not know", "dunno", "kind of", "sort of",
             "let me think", "might", "depends", "if", "unless", "later", "why", "what",
             "wait", "hold on", "hang on", "repeat", "again", "pardon", "sorry"),
+    polite=("sorry",),
     question_openers=frozenset({"what", "who", "why", "how", "when", "where", "which",
                                 "can", "could", "would", "will", "is", "are", "do",
                                 "does", "did", "should", "may"}),
@@ -100,9 +108,11 @@ def judge(transcript, language="en"):
     asked = transcript.strip().endswith("?") or (
         words[0] in vocabulary.question_openers and words[0] != "i"
         and not _has(text, vocabulary.decline_phrases))
-    if asked or _has(text, vocabulary.hedges) or _has(text, vocabulary.not_yes):
+    declines = words[0] in vocabulary.decline_openers or _has(text, vocabulary.decline_phrases)
+    hedges = [h for h in vocabulary.hedges if not (declines and h in vocabulary.polite)]
+    if asked or _has(text, hedges) or _has(text, vocabulary.not_yes):
         return "unknown"
-    if words[0] in vocabulary.decline_openers or _has(text, vocabulary.decline_phrases):
+    if declines:
         return "unknown" if _also_affirms(text, vocabulary) else "no"
     if set(words) & vocabulary.negation:
         return "unknown"  # a negation that is not a recognised refusal: a doubt
@@ -113,7 +123,8 @@ def _also_affirms(text, vocabulary):
     """A refusal that also says yes ("no … yes", "yes, I don't agree") contradicts itself."""
     for phrase in sorted(vocabulary.decline_phrases, key=len, reverse=True):  # longest first
         text = re.sub(rf"(?<![a-z']){re.escape(phrase)}(?![a-z'])", " ", text)
-    return bool(set(text.split()) & vocabulary.strong_affirm)
+    return bool(set(text.split()) & vocabulary.strong_affirm) or _has(
+        text, vocabulary.affirm_phrases)
 
 
 def _only_affirmative(text, vocabulary):
