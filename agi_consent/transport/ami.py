@@ -183,8 +183,9 @@ class AmiLink:
 
     async def _send(self, manager, fields, as_list=None):
         future = manager.send_action(dict(fields), as_list=as_list)
-        try:  # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancel that
-            async with asyncio.timeout(self.action_timeout):  # lands as the reply arrives
+        # asyncio.timeout, not wait_for: 3.11's wait_for loses a cancel landing with the reply
+        try:
+            async with asyncio.timeout(self.action_timeout):
                 return await asyncio.shield(future)
         except TimeoutError:
             future.cancel()
