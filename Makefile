@@ -37,7 +37,8 @@ test: venv prompts lab-image  ## The whole suite, real Asterisk included
 lint: venv
 	$(BIN)/ruff check agi_consent lab tools tests bench
 
-bench: venv prompts
+bench: venv prompts  ## Speed, memory and the held-out speech sets (bench/RESULTS.md)
+	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench.run
 
 lab: venv prompts lab-image  ## Start the lab Asterisk and the FastAGI server (make lab-stop)

@@ -1,6 +1,6 @@
 """Speech sets nothing was tuned on, scored for each `speech.engine` side by side.
 
-Five sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
+Seven sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
 - the first (`FIRST`): flite (kal, awb, rms, slt — another synthesiser than the tuning's
   espeak-ng) and espeak-ng en-gb-x-gbclan, en-gb-x-gbcwmd; clean, white noise, babble and a
   second speaker at 10 dB. It was held out until one threshold was chosen on it (Whisper's
@@ -28,6 +28,9 @@ Five sets, each of voices, synthesisers, phrasings and line conditions used nowh
 - the sixth set (`SIXTH`): flite rms and festival ked shifted in pitch, espeak-ng variants
   Steph, travis, Belinda and Quincy; new phrasings; an office, wind and a kitchen at 10 dB.
   Written before the judge's phrases were widened from the first five sets' transcripts.
+- the seventh set (`SEVENTH`): a fourth synthesiser, neural (Kokoro-82M, bench/kokoro.py),
+  in six voices and two accents; new phrasings; a call-centre floor, rain and a ringing
+  phone at 10 dB. Written before Whisper base was measured against tiny.en.
 The judge's word lists and the Whisper prompt were written from the categories in issue 11
 and checked on tests/test_judge.py's own phrases; the grammar was tuned on espeak-ng en-us,
 en-gb and en-us+f3. Each utterance goes through one phone codec (µ-law, A-law or GSM, in
@@ -83,6 +86,9 @@ def speak(engine, voice, speed, text, target, cents=0):
         script.write_text(text)
         run("text2wave", "-eval", f"(voice_{voice})", "-eval",
             f"(Parameter.set 'Duration_Stretch {speed})", "-o", str(raw), str(script))
+    elif engine == "kokoro":
+        from .kokoro import say
+        say(text, voice, speed, raw)
     else:
         run("espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text)
     shift = ("pitch", str(cents)) if cents else ()
@@ -363,8 +369,53 @@ SIXTH = Set(
     ("clean", "office 10 dB", "wind 10 dB", "kitchen 10 dB"), sixth_backgrounds)
 
 
+def seventh_backgrounds(folder):
+    floor = crowd(folder, "floor-talk", "kokoro", ("jf_gongitsune", "jm_kumo@en-gb-x-rp",
+                                                   "jf_nezumi"), FLOOR, 1.0)
+    return {"call centre 10 dB": floor,
+            "rain 10 dB": synth(folder, "rain", "pinknoise", "lowpass", "3000", "tremolo",
+                                "13", "30"),
+            "ringing phone 10 dB": synth(folder, "ring", "sine", "440", "sine", "mix", "480",
+                                         "tremolo", "20", "100")}
+
+
+FLOOR = ("Thank you for calling, how can I help you with your account today",
+         "Your parcel is on its way and should arrive by Thursday afternoon",
+         "Let me transfer you to the billing team, please stay on the line")
+
+# Written at the start of the session that measured Whisper base against tiny.en, before
+# either was scored on it: a fourth synthesiser (neural: Kokoro-82M, bench/kokoro.py),
+# phrasings and backgrounds used in no other set.
+SEVENTH = Set(
+    "Speech on the seventh held-out set (never tuned on)",
+    "6 voices of a neural synthesiser (Kokoro-82M's Japanese voices alpha, gongitsune, "
+    "nezumi, tebukuro and kumo reading American or British English), phrasings used "
+    "nowhere else, clean and on a call-centre floor, in rain and beside a ringing phone at "
+    "10 dB",
+    (("kokoro", "jf_alpha", 1.0), ("kokoro", "jf_gongitsune", 0.9), ("kokoro", "jf_nezumi", 1.1),
+     ("kokoro", "jf_tebukuro@en-gb-x-rp", 1.0), ("kokoro", "jm_kumo", 0.95),
+     ("kokoro", "jm_kumo@en-gb-x-rp", 1.15)),
+    {"yes": ("yes", "yes, you may record", "yes, I'm good with that", "yeah, go on then",
+             "I'm okay with it", "yes, I consent to that", "absolutely, go ahead",
+             "fine with me", "agreed", "yes, record away", "that's alright with me",
+             "yep, that's fine", "please do", "okay, you can record the call",
+             "go ahead and record"),
+     "no": ("no", "no, please don't do that", "no, I don't want that",
+            "I would rather not be recorded", "no, stop the recording", "no, absolutely not",
+            "nah, I'd rather you didn't", "I refuse to be recorded",
+            "no, I'm not okay with that", "do not record me please", "I object to that",
+            "not a chance", "certainly not, no", "no, thank you very much"),
+     "unknown": ("sorry, what was that", "who is this speaking", "hold on a moment",
+                 "I'm not sure yet", "what does that mean", "uh, maybe another time",
+                 "let me think about it", "is this a sales pitch", "say that again please",
+                 "can I call you back", "I suppose so", "I really don't know",
+                 "perhaps, I'm not sure", "what recording", "can you speak up",
+                 "how long will you keep it", "I might be okay with that")},
+    ("clean", "call centre 10 dB", "rain 10 dB", "ringing phone 10 dB"), seventh_backgrounds)
+
+
 SETS = {"first": FIRST, "fresh": FRESH, "third": THIRD, "fourth": FOURTH, "fifth": FIFTH,
-        "sixth": SIXTH}
+        "sixth": SIXTH, "seventh": SEVENTH}
 
 
 def dataset(spec, folder):
@@ -486,7 +537,7 @@ def report(spec, scores, items):
 
 
 def main():
-    """`python -m bench.heldout [first|fresh|third|fourth|fifth|sixth]` (all by default);
+    """`python -m bench.heldout [first|fresh|third|fourth|fifth|sixth|seventh]` (all by default);
     `--score ENGINE FOLDER` is the per-engine child process."""
     import json
     if sys.argv[1:2] == ["--score"]:
