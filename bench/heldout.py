@@ -1,6 +1,6 @@
 """Speech sets nothing was tuned on, scored for each `speech.engine` side by side.
 
-Seven sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
+Eight sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
 - the first (`FIRST`): flite (kal, awb, rms, slt — another synthesiser than the tuning's
   espeak-ng) and espeak-ng en-gb-x-gbclan, en-gb-x-gbcwmd; clean, white noise, babble and a
   second speaker at 10 dB. It was held out until one threshold was chosen on it (Whisper's
@@ -31,6 +31,10 @@ Seven sets, each of voices, synthesisers, phrasings and line conditions used now
 - the seventh set (`SEVENTH`): a fourth synthesiser, neural (Kokoro-82M, bench/kokoro.py),
   in six voices and two accents; new phrasings; a call-centre floor, rain and a ringing
   phone at 10 dB. Written before Whisper base was measured against tiny.en.
+- the eighth set (`EIGHTH`): Kokoro voice styles blended in pairs on four other accents, and
+  festival slt lower; new phrasings; an air conditioner, typing and a second speaker at
+  10 dB. Written after the seventh was scored, before the judge was changed from what the
+  seventh showed it missing.
 The judge's word lists and the Whisper prompt were written from the categories in issue 11
 and checked on tests/test_judge.py's own phrases; the grammar was tuned on espeak-ng en-us,
 en-gb and en-us+f3. Each utterance goes through one phone codec (µ-law, A-law or GSM, in
@@ -414,8 +418,54 @@ SEVENTH = Set(
     ("clean", "call centre 10 dB", "rain 10 dB", "ringing phone 10 dB"), seventh_backgrounds)
 
 
+def eighth_backgrounds(folder):
+    talker = folder / "neighbour.wav"
+    speak("kokoro", "jf_alpha@en-gb-x-rp", 1.0, NEIGHBOUR, talker)
+    return {"air conditioner 10 dB": synth(folder, "aircon", "brownnoise", "lowpass", "500",
+                                           "tremolo", "0.2", "20"),
+            "typing 10 dB": synth(folder, "typing", "whitenoise", "highpass", "1500",
+                                  "tremolo", "9", "100"),
+            "second speaker 10 dB": talker}
+
+
+NEIGHBOUR = "I told him the bus was late again so we will have to walk to the station"
+
+# Written after the seventh set was scored (it showed the judge missing "fine with me", "go
+# on then", "I'm good with that"), before the judge was changed: Kokoro voice blends on
+# other accents, festival slt lower, phrasings and backgrounds used in no other set.
+EIGHTH = Set(
+    "Speech on the eighth held-out set (never tuned on)",
+    "7 voices (Kokoro-82M's voice styles blended in pairs and read in New York, Scottish, "
+    "Caribbean and northern English accents, festival slt HTS lower and slower), phrasings "
+    "used nowhere else, clean and beside an air conditioner, typing and a second speaker "
+    "at 10 dB",
+    (("kokoro", "jf_alpha+jm_kumo@en-us-nyc", 1.05),
+     ("kokoro", "jf_nezumi+jf_tebukuro@en-gb-scotland", 0.9), ("kokoro", "jm_kumo@en-029", 1.0),
+     ("kokoro", "jf_gongitsune+jf_alpha@en-gb-x-gbclan", 1.2), ("kokoro", "jf_tebukuro", 0.85),
+     ("kokoro", "jm_kumo+jf_nezumi@en-gb-x-rp", 1.1),
+     ("festival", "cmu_us_slt_arctic_hts", 0.9, -200)),
+    {"yes": ("yes", "yes, go ahead with it", "sure, go on", "yeah, that's okay with me",
+             "alright then, you can record", "I'm happy for you to do that",
+             "yes, permission granted", "okay, sure", "yes, absolutely, yes",
+             "yes, I'm fine with it", "be my guest", "oh yes, of course",
+             "no objection from me", "yeah, works for me", "certainly, record it"),
+     "no": ("no", "no, I don't think so", "no, I'd rather you didn't record",
+            "please don't record this call", "no, I'm not happy with that",
+            "I don't want this recorded", "no, not at all", "nope, sorry, no",
+            "I do not give my consent", "absolutely not, no", "no, that's not okay",
+            "no, turn it off please", "I'm saying no", "nah, not for me"),
+     "unknown": ("pardon me?", "what was the question", "just one second",
+                 "I'm not really sure", "why is it recorded", "maybe, maybe not",
+                 "I'll have a think", "who's asking", "repeat that please", "is it mandatory",
+                 "I don't follow", "sorry, I missed that", "hmm, I'm not certain",
+                 "what if I refuse", "speak slower please", "let me ask my husband",
+                 "yes, what is it regarding")},
+    ("clean", "air conditioner 10 dB", "typing 10 dB", "second speaker 10 dB"),
+    eighth_backgrounds)
+
+
 SETS = {"first": FIRST, "fresh": FRESH, "third": THIRD, "fourth": FOURTH, "fifth": FIFTH,
-        "sixth": SIXTH, "seventh": SEVENTH}
+        "sixth": SIXTH, "seventh": SEVENTH, "eighth": EIGHTH}
 
 
 def dataset(spec, folder):
@@ -537,8 +587,8 @@ def report(spec, scores, items):
 
 
 def main():
-    """`python -m bench.heldout [first|fresh|third|fourth|fifth|sixth|seventh]` (all by default);
-    `--score ENGINE FOLDER` is the per-engine child process."""
+    """`python -m bench.heldout [SET …]` (every set of SETS by default); `--score ENGINE
+    FOLDER` is the per-engine child process."""
     import json
     if sys.argv[1:2] == ["--score"]:
         folder = Path(sys.argv[3])

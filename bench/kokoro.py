@@ -48,13 +48,15 @@ def phonemes(text, accent):
 
 
 def say(text, voice, speed, target):
-    """Write `text` in `voice` ("jf_alpha", or "jf_alpha@en-gb-x-rp" for a British
-    reading; American by default) to `target`, 24 kHz mono 16-bit."""
+    """Write `text` in `voice` to `target`, 24 kHz mono 16-bit: "jf_alpha", "jf_alpha@en-gb-x-rp"
+    (espeak-ng's British reading; American by default), or "jf_alpha+jm_kumo" (the mean of two
+    voice styles: a voice of its own)."""
     import numpy
     session, vocabulary, voices = model()
-    name, _, accent = voice.partition("@")
+    names, _, accent = voice.partition("@")
     tokens = [vocabulary[c] for c in phonemes(text, accent or "en-us") if c in vocabulary]
-    style = voices[name][min(len(tokens), len(voices[name])) - 1]
+    styles = [voices[name] for name in names.split("+")]
+    style = numpy.mean([s[min(len(tokens), len(s)) - 1] for s in styles], axis=0)
     audio = session.run(None, {"tokens": numpy.array([[0, *tokens, 0]], numpy.int64),
                                "style": numpy.asarray(style, numpy.float32).reshape(1, 256),
                                "speed": numpy.array([speed], numpy.float32)})[0].ravel()
