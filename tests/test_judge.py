@@ -10,7 +10,9 @@ CASES = {
             "I agree.", "Yes I agree", "Yes, okay.", "Of course.", "yes please, thank you", "I do.",
             "Yes, absolutely.", "Yep!", "YES", "Go for it.", "Fine by me.",
             "I'm okay with that.", "Yes, I'm fine with that.", "I'm happy with that.",
-            "Yes. I accept.", "By all means.", "Go right ahead.", "Yes, indeed."],
+            "Yes. I accept.", "By all means.", "Go right ahead.", "Yes, indeed.",
+            "Fine with me.", "Yeah, go on then.", "Yes, I'm good with that.",
+            "Yes, record away.", "That's okay by me.", "Sure, I'm alright with it."],
     "no": ["No.", "Nope.", "No thanks.", "I don't agree.", "I do not consent.",
            "Absolutely not.", "Not at all.", "Please don't record this.", "I'd rather not.",
            "No, I don't.", "Do not record.", "Nah.", "No, no.", "Not today.", "I won't.",
@@ -27,7 +29,10 @@ CASES = {
                 "Fine, no.", "Yes, wait.", "Absolutely, I don't know.", "Yes sir, hold on",
                 "I'm okay.", "Go for it?", "I'm okay with that, not today.",
                 "I'm happy with that, not today.", "I accept, not really.", "Do I accept?",
-                "I accept no responsibility.", "No, go right ahead."],
+                "I accept no responsibility.", "No, go right ahead.",
+                "Go on?", "Good with what?", "Fine with me, but not today.", "Go on, then what?",
+                "I'm good.", "I'm good with that, maybe.", "Not good with that.",
+                "I'm fine with it if it's short.", "Then what?", "Go on, who is this?"],
 }
 
 

@@ -199,6 +199,15 @@ def test_the_grammar_says_whispers_words_once_or_more_perhaps_cut_off():
     assert not says([], words) and not says(words, [])
 
 
+def test_a_first_pass_cut_off_counts_only_past_every_affirmative():
+    words = "yes i consent to that".split()
+    assert says(words[:4], words) and says(words[:1], words)
+    assert not says([], words) and not says(["no", "i", "consent"], words)
+    okay = "i'm okay with it".split()
+    assert says(okay[:3], okay) and not says(okay[:1], okay)
+    assert not says(["okay"], ["okay", "sure"]) and says(["okay", "sure"], ["okay", "sure"])
+
+
 def test_contrasts_swap_one_affirmative_for_a_refusal_of_the_same_length():
     swapped = contrasts(["yeah", "thank", "you"])
     assert {"nah thank you", "no thank you", "nope thank you"} <= set(swapped)

@@ -94,11 +94,15 @@ def once(words):
 
 def says(hypothesis, words):
     """The grammar's best path is `words` once or more, perhaps cut off the last time (the
-    path had not reached the grammar's end when the audio did)."""
+    path had not reached the grammar's end when the audio did). Cut off the first time, it
+    counts only past every word that has a refusal to swap in (`contrasts`): by then the
+    grammar has chosen Whisper's "yes"/"okay" over "no"/"not okay", all that it weighs."""
     whole = len(hypothesis) // len(words) if words else 0
     rest = hypothesis[whole * len(words):]
-    return whole > 0 and hypothesis[:whole * len(words)] == words * whole \
-        and words[:len(rest)] == rest
+    if words[:len(rest)] != rest or hypothesis[:whole * len(words)] != words * whole:
+        return False
+    swappable = [i for i, word in enumerate(words) if word in SWAPS]
+    return whole > 0 or bool(swappable) and len(rest) > swappable[-1]
 
 
 def contrasts(words):
