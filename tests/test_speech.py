@@ -143,6 +143,47 @@ async def test_speech_pool_recovers_from_a_dead_worker(folder):
         service.close()
 
 
+SERVER_KILLED = """
+import sys
+from agi_consent.call.speech import SpeechService
+from agi_consent.config import Config
+from agi_consent.services import speech_settings
+service = SpeechService(speech_settings(Config()), workers=2, timeout=20)
+print(*service.pool._processes, flush=True)
+sys.stdin.read()  # until the test kills this server
+"""
+
+
+def test_speech_workers_exit_when_the_server_is_killed():
+    """A server killed by SIGKILL (the OOM killer, `kill -9`) runs no clean-up: its workers,
+    each holding its own end of the task queue, would wait on it forever (~300 MB each)."""
+    import os
+    import signal
+    import sys
+    import time
+
+    with subprocess.Popen([sys.executable, "-c", SERVER_KILLED], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as server:
+        workers = [int(pid) for pid in server.stdout.readline().split()]
+        server.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(map(_running, workers)):
+        time.sleep(0.1)
+    alive = [pid for pid in workers if _running(pid)]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "speech workers outlived their server"
+    assert len(workers) == 2  # both built at start, not on a call
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
 def test_an_answer_does_not_depend_on_earlier_callers(classifier, folder):
     """One decoder serves many callers: what it heard before must not change this answer."""
     answer = say(folder, "yes", voice="en-us+f3", speed=130, snr=10)
