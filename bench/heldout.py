@@ -1,6 +1,6 @@
 """Speech sets nothing was tuned on, scored for each `speech.engine` side by side.
 
-Eight sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
+Nine sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
 - the first (`FIRST`): flite (kal, awb, rms, slt — another synthesiser than the tuning's
   espeak-ng) and espeak-ng en-gb-x-gbclan, en-gb-x-gbcwmd; clean, white noise, babble and a
   second speaker at 10 dB. It was held out until one threshold was chosen on it (Whisper's
@@ -35,6 +35,11 @@ Eight sets, each of voices, synthesisers, phrasings and line conditions used now
   festival slt lower; new phrasings; an air conditioner, typing and a second speaker at
   10 dB. Written after the seventh was scored, before the judge was changed from what the
   seventh showed it missing.
+- the ninth set (`NINTH`): Kokoro voice styles blended in other pairs (and a three-way
+  blend), on West Midlands readings too, and espeak-ng John and shelby; new phrasings, negated
+  at-ease answers among them ("not okay with that", "I'm unsure about this"); a vacuum
+  cleaner, a siren and a second speaker at 10 dB. Written after make bench showed the
+  eighth's judge change letting "not okay with me" through on the sixth set, before its fix.
 The judge's word lists and the Whisper prompt were written from the categories in issue 11
 and checked on tests/test_judge.py's own phrases; the grammar was tuned on espeak-ng en-us,
 en-gb and en-us+f3. Each utterance goes through one phone codec (µ-law, A-law or GSM, in
@@ -464,8 +469,50 @@ EIGHTH = Set(
     eighth_backgrounds)
 
 
+def ninth_backgrounds(folder):
+    talker = folder / "colleague.wav"
+    speak("kokoro", "jm_kumo+jf_gongitsune@en-gb-x-rp", 1.05, COLLEAGUE, talker)
+    return {"vacuum cleaner 10 dB": synth(folder, "vacuum", "pinknoise", "bandpass", "800",
+                                          "400", "tremolo", "30", "20"),
+            "siren 10 dB": synth(folder, "siren", "sine", "650-1300"),
+            "second speaker 10 dB": talker}
+
+
+COLLEAGUE = "Could you pass me the file from the top drawer before the manager gets back"
+
+# Written after make bench showed the eighth set's judge change letting "not okay with me"
+# (heard "Okay, with me.") and "I'm unsure" (heard "I'm sure.") through on the sixth set,
+# before the fix was scored on it: negated at-ease phrasings among them.
+NINTH = Set(
+    "Speech on the ninth held-out set (never tuned on)",
+    "7 voices (Kokoro-82M voice styles blended in other pairs, on American, British and West "
+    "Midlands readings; espeak-ng variants John and shelby), phrasings used nowhere else, "
+    "clean and beside a vacuum cleaner, a siren and a second speaker at 10 dB",
+    (("kokoro", "jf_alpha+jf_nezumi", 1.0),
+     ("kokoro", "jm_kumo+jf_tebukuro@en-gb-x-gbcwmd", 0.9),
+     ("kokoro", "jf_gongitsune+jf_tebukuro@en-gb-x-rp", 1.1),
+     ("kokoro", "jf_alpha+jf_gongitsune+jm_kumo", 0.95),
+     ("kokoro", "jf_nezumi@en-gb-x-gbcwmd", 1.0),
+     ("espeak-ng", "en-us+john", 155), ("espeak-ng", "en-gb+shelby", 165)),
+    {"yes": ("yes", "yeah, that's fine with me", "sure, record it", "yes, I'm good with it",
+             "go on, record it", "yes, that's alright", "of course, record away",
+             "I'm okay with you recording", "yep, I agree", "fine, yes",
+             "yes, you can go ahead", "that's fine, go ahead", "I consent, yes",
+             "certainly, go on", "yes, happy with that"),
+     "no": ("no", "not okay with that", "I'm not fine with it", "no, I'm not good with that",
+            "I am not happy about it", "no, don't you dare", "no, I don't want to",
+            "no, please no", "I don't agree with that", "nope, not okay", "no, I decline",
+            "I'm against it", "no, not happy with that", "stop, no recording"),
+     "unknown": ("I'm unsure about this", "not sure, sorry", "okay, but why", "sure? what for",
+                 "who's calling please", "hmm, hold on", "I need a moment", "is it optional",
+                 "what's the recording for", "could you explain", "let me ponder that",
+                 "maybe if it's short", "you're very quiet", "sorry, come again",
+                 "depends who listens", "can I say no", "yes, what did you say")},
+    ("clean", "vacuum cleaner 10 dB", "siren 10 dB", "second speaker 10 dB"), ninth_backgrounds)
+
+
 SETS = {"first": FIRST, "fresh": FRESH, "third": THIRD, "fourth": FOURTH, "fifth": FIFTH,
-        "sixth": SIXTH, "seventh": SEVENTH, "eighth": EIGHTH}
+        "sixth": SIXTH, "seventh": SEVENTH, "eighth": EIGHTH, "ninth": NINTH}
 
 
 def dataset(spec, folder):
