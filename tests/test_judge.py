@@ -12,7 +12,7 @@ CASES = {
             "I'm okay with that.", "Yes, I'm fine with that.", "I'm happy with that.",
             "Yes. I accept.", "By all means.", "Go right ahead.", "Yes, indeed.",
             "Fine with me.", "Yeah, go on then.", "Yes, I'm good with that.",
-            "Yes, record away.", "That's okay by me.", "Sure, I'm alright with it."],
+            "Yes, record away.", "That's alright with me."],
     "no": ["No.", "Nope.", "No thanks.", "I don't agree.", "I do not consent.",
            "Absolutely not.", "Not at all.", "Please don't record this.", "I'd rather not.",
            "No, I don't.", "Do not record.", "Nah.", "No, no.", "Not today.", "I won't.",
@@ -32,7 +32,9 @@ CASES = {
                 "I accept no responsibility.", "No, go right ahead.",
                 "Go on?", "Good with what?", "Fine with me, but not today.", "Go on, then what?",
                 "I'm good.", "I'm good with that, maybe.", "Not good with that.",
-                "I'm fine with it if it's short.", "Then what?", "Go on, who is this?"],
+                "I'm fine with it if it's short.", "Then what?", "Go on, who is this?",
+                # what Whisper heard in "not okay with me" and "I'm unsure" (bench/heldout.py)
+                "Okay, with me.", "I'm sure.", "Alright with me.", "Okay by me."],
 }
 
 

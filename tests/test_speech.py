@@ -253,6 +253,7 @@ def test_contrasts_swap_one_affirmative_for_a_refusal_of_the_same_length():
     swapped = contrasts(["yeah", "thank", "you"])
     assert {"nah thank you", "no thank you", "nope thank you"} <= set(swapped)
     assert contrasts(["i", "do"]) == ["i don't"]
+    assert "i'm unsure" in contrasts(["i'm", "sure"])
     assert contrasts(["go", "for", "it"]) == []  # nothing to swap: the fixed declines compete
     assert all(len(c.split()) == 3 for c in swapped) and "yeah thank you" not in swapped
 

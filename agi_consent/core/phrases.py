@@ -25,4 +25,5 @@ REFUSALS = ("no", "nah", "nope")
 SWAPS = {**{word: REFUSALS for word in (
              "yes", "yeah", "yep", "yup", "ya", "yea", "sure", "absolutely", "certainly",
              "definitely", "okay", "fine", "alright", "agreed", "right", "correct")},
+         "sure": (*REFUSALS, "unsure"),  # Whisper heard "I'm sure." in "I'm unsure"
          "do": ("don't",), "can": ("can't",), "agree": ("disagree",), "will": ("won't",)}
