@@ -396,7 +396,7 @@ FLOOR = ("Thank you for calling, how can I help you with your account today",
 # either was scored on it: a fourth synthesiser (neural: Kokoro-82M, bench/kokoro.py),
 # phrasings and backgrounds used in no other set.
 SEVENTH = Set(
-    "Speech on the seventh held-out set (never tuned on)",
+    "Speech on the seventh held-out set (the judge's last phrases were taken from it)",
     "6 voices of a neural synthesiser (Kokoro-82M's Japanese voices alpha, gongitsune, "
     "nezumi, tebukuro and kumo reading American or British English), phrasings used "
     "nowhere else, clean and on a call-centre floor, in rain and beside a ringing phone at "
