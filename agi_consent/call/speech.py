@@ -330,10 +330,6 @@ def _classify_in_worker(path):
     return _worker.classify_file(path)
 
 
-def _ready():
-    return os.getpid() if _worker is not None else None
-
-
 class SpeechService:
     """Classifies answer files in worker processes, awaited from the event loop.
 
@@ -350,9 +346,12 @@ class SpeechService:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded server
         pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                    initializer=_start_worker, initargs=(self.settings,))
-        ready = set()  # build every worker's decoders now, not on a call: the pool starts
-        while len(ready) < self.workers:  # a process per pending task, so ask all at once
-            ready |= {f.result() for f in [pool.submit(_ready) for _ in range(self.workers)]}
+        # Every worker's decoders built now, not on a call: a task runs only after its
+        # worker's initializer, and the pool starts a process per pending task, so ask all
+        # at once until each process has answered.
+        ready = set()
+        while len(ready) < self.workers:
+            ready |= {f.result() for f in [pool.submit(os.getpid) for _ in range(self.workers)]}
         return pool
 
     async def classify(self, path):

@@ -23,7 +23,7 @@ DECLINE_STARTS = frozenset({"no", "nope", "don't", "do"})  # a cut-off decline i
 # as "okay don't go ahead" on the development set).
 REFUSALS = ("no", "nah", "nope")
 SWAPS = {**{word: REFUSALS for word in (
-             "yes", "yeah", "yep", "yup", "ya", "yea", "sure", "absolutely", "certainly",
+             "yes", "yeah", "yep", "yup", "ya", "yea", "absolutely", "certainly",
              "definitely", "okay", "fine", "alright", "agreed", "right", "correct")},
          "sure": (*REFUSALS, "unsure"),  # Whisper heard "I'm sure." in "I'm unsure"
          "do": ("don't",), "can": ("can't",), "agree": ("disagree",), "will": ("won't",)}
