@@ -377,6 +377,41 @@ async def test_a_stopmixmonitor_from_elsewhere_closes_ours_only_when_it_is_gone(
     assert dict(kinds(site, "call-1"))["recording-closed"]["by"] == "stop"
 
 
+async def test_a_withdrawals_own_stop_is_logged_once_by_the_withdrawal(site, watching):
+    """The caller's withdrawal stops the recorder over AGI; Asterisk's MixMonitorStop reaches
+    the watcher while the route is still closing the file. One recording-closed, the route's
+    (a CI run logged two: the watcher's `by: stop` and then the route's)."""
+    from agi_consent.watch import routes
+    from tests.test_routes import mid_call
+    server, link, watcher, appender = watching
+    channel = await granted_call(site)
+    recorder = channel.variables[c.MIXMON_ID]
+    closed_wav(channel.variables[c.RECORDING])
+    server.channels = {"PJSIP/trunk-00000001": {"uniqueid": "1733050000.12", "variables": {},
+                                                "recorders": {}}}
+    assert await link.wait_up(3)
+    again = mid_call(channel)
+    stop = again.exec
+
+    async def stop_seen_by_ami_at_once(application, options=""):
+        await stop(application, options)
+        if application == "StopMixMonitor":
+            server.emit({"Event": "MixMonitorStop", "Channel": "PJSIP/trunk-00000001",
+                         "Uniqueid": "1733050000.12"})
+            await asyncio.sleep(0.5)  # the watcher has long seen it and checked the recorder
+    again.exec = stop_seen_by_ami_at_once
+    services = Services(site, Engine(site), Ledger(site.database), "fastagi",
+                        control=Control(link, appender, watcher.own_stops))
+    services._events = appender
+    assert await routes.run("withdraw", again, services) == c.WITHDRAWN
+    await asyncio.sleep(0.5)
+    closes = [d for k, d in kinds(site, "call-1") if k == "recording-closed"]
+    assert [d["by"] for d in closes] == ["withdrawal"]
+    assert recorder not in server.channels["PJSIP/trunk-00000001"]["recorders"]
+    assert not watcher.own_stops
+    services.ledger.close()
+
+
 async def test_reconcile_leaves_a_consented_recording_whose_session_is_still_running(
         site, fake_ami):
     """Consent committed, MixMonitor started, the closing prompt still playing: the channel

@@ -10,6 +10,7 @@ that very recorder, and MIXMONITOR(<id>,filename) still shows it attached.
 """
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 from ..core import contract as c
@@ -27,8 +28,19 @@ def _now():
 
 
 class Control:
-    def __init__(self, link, store):
+    def __init__(self, link, store, own_stops=None):
         self.link, self.store = link, store
+        self.own_stops = set() if own_stops is None else own_stops  # shared with the Watcher
+
+    @contextlib.contextmanager
+    def stopping(self, call_id):
+        """A route stops this call's recorder and logs its close itself: while it does, the
+        watcher leaves the MixMonitorStop that causes alone (else both log recording-closed)."""
+        self.own_stops.add(call_id)
+        try:
+            yield
+        finally:
+            self.own_stops.discard(call_id)
 
     async def _recording(self, reference):
         call_id = await self.store.read(state.find_call, reference)

@@ -9,6 +9,7 @@
   the AMI watcher to mute or unmute the call's recording and set CONSENT_PAUSE.
 """
 
+import contextlib
 import logging
 import re
 
@@ -18,7 +19,7 @@ from ..call.request import BadRequest, check_values, positional_args
 from ..core import contract as c
 from . import state
 from .control import ControlError
-from .watcher import recording_facts
+from .watcher import already, recording_facts
 
 log = logging.getLogger("agi_consent.routes")
 
@@ -49,18 +50,9 @@ async def withdraw(channel, services):
         raise BadRequest(f"this channel's {c.ID} names no consent record of this channel")
     mixmon_id = current.mixmon_id or await channel.get_variable(c.MIXMON_ID) or ""
     if current.result != c.WITHDRAWN:
-        if mixmon_id:
-            await channel.exec("StopMixMonitor", mixmon_id)
-            if await channel.get_variable(c.recorder_file(mixmon_id)):
-                raise ChannelError("the recorder is still attached after StopMixMonitor")
-        items = [(current.id, "withdrawn", {"by": "caller", "channel": env.get(
-            "agi_channel", "")[:256], "mixmon_id": mixmon_id, "recording": current.recording,
-            "previous": current.result}, None)]
-        if current.recording and not current.closed:
-            facts = await recording_facts(services.config, current.recording)
-            items.append((current.id, "recording-closed", {**facts, "by": "withdrawal"}, None))
-        await store.append_all(items)
-        log.info("call %s: consent withdrawn by the caller; recording stopped", current.id)
+        stopping = services.control.stopping if services.control else contextlib.nullcontext
+        with stopping(current.id):
+            await stop_and_log(channel, services, store, current, mixmon_id)
     await channel.set_variable(c.RESULT, c.WITHDRAWN)
     try:
         prompt = resolve(services.config, "consent-withdrawn", current.language or "en")
@@ -68,6 +60,23 @@ async def withdraw(channel, services):
     except (PromptMissing, ChannelError, Hangup) as error:
         log.warning("call %s: withdrawal confirmation not played: %s", current.id, error)
     return c.WITHDRAWN
+
+
+async def stop_and_log(channel, services, store, current, mixmon_id):
+    """Stop the recorder by its ID, believed only when Asterisk shows it gone; log both."""
+    if mixmon_id:
+        await channel.exec("StopMixMonitor", mixmon_id)
+        if await channel.get_variable(c.recorder_file(mixmon_id)):
+            raise ChannelError("the recorder is still attached after StopMixMonitor")
+    items = [(current.id, "withdrawn", {"by": "caller", "channel": channel.env.get(
+        "agi_channel", "")[:256], "mixmon_id": mixmon_id, "recording": current.recording,
+        "previous": current.result}, None)]
+    if current.recording and not current.closed:
+        facts = await recording_facts(services.config, current.recording)
+        items.append((current.id, "recording-closed", {**facts, "by": "withdrawal"},
+                      already(current.id, "recording-closed")))
+    await store.append_all(items)
+    log.info("call %s: consent withdrawn by the caller; recording stopped", current.id)
 
 
 async def pause(channel, services, mute=True):

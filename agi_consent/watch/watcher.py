@@ -81,9 +81,12 @@ def already(call_id, kind, by=None):
 
 
 class Watcher:
-    def __init__(self, config, link, store, talk=None):
+    def __init__(self, config, link, store, talk=None, own_stops=None):
         self.config, self.link, self.store, self.talk = config, link, store, talk
         self.tasks = set()
+        # calls whose recorder a route of this server is stopping and logging itself (a
+        # withdrawal): the MixMonitorStop it causes is that route's to log, not the watcher's
+        self.own_stops = set() if own_stops is None else own_stops
 
     async def run(self):
         while True:
@@ -127,7 +130,11 @@ class Watcher:
             return
         if await self.link.getvar(facts["channel"], c.recorder_file(current.mixmon_id)):
             return  # another recorder on the channel was stopped, not ours
+        if call_id in self.own_stops:
+            return
         closed = await recording_facts(self.config, current.recording)
+        if call_id in self.own_stops:  # a withdrawal began while the file was closing
+            return
         await self.store.append_all([(call_id, "recording-closed", {**closed, "by": "stop"},
                                       already(call_id, "recording-closed"))])
 
@@ -219,4 +226,4 @@ def start(config, secret, store):
     link.on_up = watcher.reconcile
     link.start()
     task = asyncio.get_running_loop().create_task(watcher.run(), name="ami-watcher")
-    return Control(link, store), talk, link, task
+    return Control(link, store, watcher.own_stops), talk, link, task
