@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from .core.judge import WHISPER_MIN_LOGPROB
+from .core.judge import SPOKEN_LANGUAGES, WHISPER_MIN_LOGPROB
 from .core.phrases import ACCEPT, DECLINE
 from .core.rules import normalise_code
 
@@ -304,6 +304,12 @@ def _check_speech(speech, source):
         _fail(source, "'speech.engine' must be pocketsphinx, whisper or cascade.")
     if not all(isinstance(r, str) and normalise_code(r) for r in speech.disabled_regions):
         _fail(source, "'speech.disabled_regions' takes region codes.")
+    unheard = [str(x) for x in speech.languages if x not in SPOKEN_LANGUAGES]
+    if unheard:  # an English model would hear (or translate) another language's answers
+        _fail(source, f"'speech.languages' lists {', '.join(unheard)}, but spoken answers "
+              f"are understood only in {', '.join(SPOKEN_LANGUAGES)} (the bundled models and "
+              "the answer judge are English); remove it: callers in other languages answer "
+              "by key.")
 
 
 def _check_server(server, source):

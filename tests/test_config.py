@@ -40,6 +40,7 @@ def test_unprivileged_default_database(monkeypatch, tmp_path):
     ("default_region = \"New York\"\n", "'default_region' must be a region code"),
     ("[trunks]\n\"PJSIP/x\" = \"nowhere\"\n", "[trunks] must map"),
     ("server = 3\n", "[server] must be a table"),
+    ("[speech]\nlanguages = [\"en\", \"es\"]\n", "'speech.languages' lists es, but spoken"),
     ("[flow\n", "not valid TOML"),
 ])
 def test_errors_name_file_and_key(tmp_path, text, message):

@@ -79,6 +79,9 @@ ENGLISH = Vocabulary(
 )
 
 VOCABULARIES = {"en": ENGLISH}
+# The languages a caller may answer in by voice: a Vocabulary here, and models for it in
+# call/speech.py and call/whisper.py (the bundled ones, en-us and tiny.en, are English only).
+SPOKEN_LANGUAGES = ("en",)
 
 _WORD = re.compile(r"[a-z]+(?:['’-][a-z]+)*")
 
