@@ -203,7 +203,8 @@ CHOICES = {"unknown_mode": ("all-party", "one-party"),
            "uncertain_mode": ("all-party", "as-listed")}
 
 
-TYPE_NAMES = {int: "whole number", float: "number", str: "string", bool: "true or false"}
+TYPE_NAMES = {int: "whole number", float: "number", str: "string", bool: "true or false",
+              list: "list in brackets", dict: "table"}
 
 
 def _typed(value, default, key, source):
@@ -243,11 +244,18 @@ def _check_modes(config, source):
             _fail(source, f"'{key}' must be one of {', '.join(allowed)}.")
 
 
+def _check_database(config, source):
+    if not config.database.strip():
+        _fail(source, "'database' must name the consent log's file, e.g. "
+              "\"/var/lib/agi-consent/consent.db\".")
+
+
 def _check_regions(config, source):
     if config.default_region and not normalise_code(config.default_region):
         _fail(source, "'default_region' must be a region code like \"US-NY\" or \"DE\".")
     if not isinstance(config.trunks, dict) or not all(
-            isinstance(v, str) and normalise_code(v) for v in config.trunks.values()):
+            isinstance(v, str) and normalise_code(v) for v in config.trunks.values()) or \
+            not all(k.strip() for k in config.trunks):  # an empty prefix matches every call
         _fail(source, "[trunks] must map channel or DNID prefixes to region codes like "
               "\"US-NY\".")
 
@@ -260,8 +268,9 @@ def _check_flow(flow, source):
     keys = [k for k in (flow.accept_key, flow.decline_key, flow.opt_out_key) if k]
     if len(set(keys)) != len(keys) or not flow.accept_key or not flow.decline_key:
         _fail(source, "the flow keys must be set and all different.")
-    if flow.attempts < 1 or flow.answer_timeout <= 0:
-        _fail(source, "'flow.attempts' must be ≥ 1 and 'flow.answer_timeout' > 0.")
+    if not 1 <= flow.attempts <= 10 or not 0 < flow.answer_timeout <= 120:
+        _fail(source, "'flow.attempts' must be 1 to 10 and 'flow.answer_timeout' more than 0 "
+              "and at most 120 seconds (the caller waits in silence meanwhile).")
 
 
 def _check_asterisk_path(key, value, source):
@@ -291,9 +300,13 @@ def _check_speech(speech, source):
                for p in speech.accept + speech.decline):
         _fail(source, "'speech.accept' and 'speech.decline' take lower-case phrases of words, "
               "e.g. \"yes i agree\".")
-    if speech.max_seconds <= 0 or speech.silence_seconds < 1 or speech.workers < 1:
-        _fail(source, "'speech.max_seconds' must be > 0, 'speech.silence_seconds' and "
-              "'speech.workers' ≥ 1.")
+    if not 0 < speech.max_seconds <= 60 or not 1 <= speech.silence_seconds <= 10 or \
+            not 1 <= speech.workers <= 64:
+        _fail(source, "'speech.max_seconds' must be more than 0 and at most 60, "
+              "'speech.silence_seconds' 1 to 10, and 'speech.workers' 1 to 64 (each worker "
+              "holds about 300 MB).")
+    if speech.whisper_min_logprob > 0:
+        _fail(source, "'speech.whisper_min_logprob' is a mean log-probability: 0 or less.")
     if speech.confidence_threshold and not speech.rescore:
         _fail(source, "'speech.confidence_threshold' needs 'speech.rescore = true' (the "
               "confidence is the lattice posterior).")
@@ -315,6 +328,8 @@ def _check_speech(speech, source):
 def _check_server(server, source):
     if server.max_sessions < 1 or server.env_timeout <= 0 or server.command_timeout <= 0:
         _fail(source, "'server.max_sessions' must be ≥ 1 and the server timeouts > 0.")
+    if not 0 <= server.port < 65536:  # 0: any free port (the tests' servers)
+        _fail(source, "'server.port' must be a port number up to 65535 (FastAGI's is 4573).")
     for peer in server.allowed_peers:
         try:
             ipaddress.ip_network(str(peer), strict=False)
@@ -367,6 +382,7 @@ SECTION_CHECKS = {"ami": _check_ami, "retention": _check_retention, "evidence": 
 
 def _validate(config):
     """Each part checks itself; the first problem is the error."""
+    _check_database(config, config.source)
     _check_modes(config, config.source)
     _check_regions(config, config.source)
     for name, check in SECTION_CHECKS.items():

@@ -41,6 +41,13 @@ def test_unprivileged_default_database(monkeypatch, tmp_path):
     ("[trunks]\n\"PJSIP/x\" = \"nowhere\"\n", "[trunks] must map"),
     ("server = 3\n", "[server] must be a table"),
     ("[speech]\nlanguages = [\"en\", \"es\"]\n", "'speech.languages' lists es, but spoken"),
+    ("[speech]\nlanguages = \"en\"\n", "'speech.languages' must be a list in brackets"),
+    ("[speech]\nworkers = 1000\n", "'speech.workers' 1 to 64"),
+    ("[speech]\nwhisper_min_logprob = 0.5\n", "mean log-probability: 0 or less"),
+    ("[server]\nport = 99999\n", "'server.port' must be a port number"),
+    ("[flow]\nanswer_timeout = 1e308\n", "at most 120 seconds"),
+    ("database = \"\"\n", "'database' must name the consent log's file"),
+    ("[trunks]\n\"\" = \"US-CA\"\n", "[trunks] must map"),
     ("[flow\n", "not valid TOML"),
 ])
 def test_errors_name_file_and_key(tmp_path, text, message):

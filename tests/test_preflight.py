@@ -92,3 +92,22 @@ def test_a_recording_folder_asterisk_may_not_write_is_a_warning(tmp_path, prompt
     assert "not group-writable" in result.output and "keypad" in result.output
     spool.chmod(0o2770)
     assert "not group-writable" not in serve_check(write_config(tmp_path, prompt_dir)).output
+
+
+def test_a_default_language_without_prompts_refuses(tmp_path, prompt_dir):
+    """Callers whose language is not chosen hear prompts.language: it is checked too."""
+    (tmp_path / "spool").mkdir()
+    path = write_config(tmp_path, prompt_dir)
+    path.write_text(path.read_text().replace('languages = ["en", "fr"]',
+                                             'language = "it"\nlanguages = ["en", "fr"]'))
+    result = serve_check(path)
+    assert result.exit_code == 2 and "it/" in result.output, result.output
+
+
+def test_a_whisper_folder_without_weights_is_a_warning(tmp_path, prompt_dir):
+    (tmp_path / "spool").mkdir()
+    path = write_config(tmp_path, prompt_dir)
+    path.write_text(path.read_text() + f'[speech]\nwhisper_model = "{tmp_path / "none"}"\n')
+    result = serve_check(path)
+    assert result.exit_code == 0 and "has no model.bin" in result.output, result.output
+    assert "answer by key" in result.output

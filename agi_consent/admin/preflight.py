@@ -19,7 +19,18 @@ def warnings(config):
         found.append(f"the prompt tree {tree} is not visible from this host, so its files "
                      "cannot be checked or hashed; callers hear the language defaults "
                      "Asterisk has there")
-    return found + answer_folder_warnings(config)
+    return found + answer_folder_warnings(config) + whisper_warnings(config)
+
+
+def whisper_warnings(config):
+    """A Whisper folder without weights leaves speech off at start (keys only), said here."""
+    speech = config.speech
+    model = speech.whisper_model
+    if not speech.enabled or speech.engine == "pocketsphinx" or not model or \
+            os.path.isfile(os.path.join(model, "model.bin")):
+        return []
+    return [f"speech.whisper_model {model} has no model.bin: spoken answers will be off and "
+            "callers answer by key; fix the path, or leave it empty for the bundled tiny.en"]
 
 
 def answer_folder_warnings(config):

@@ -226,7 +226,8 @@ def check(config):
     """Every problem with the prompts the configured languages and regions need."""
     problems = []
     regions = {normalise_code(r) for r in [config.default_region, *config.trunks.values()] if r}
-    for language in config.prompts.languages:
+    # the default language too: every caller whose language is not chosen hears it
+    for language in dict.fromkeys([config.prompts.language, *config.prompts.languages]):
         for name in names_for(config, language):
             for region in [None, *sorted(regions)]:
                 try:

@@ -65,7 +65,8 @@ class Whisper:
         self.suppressed = get_suppressed_tokens(self.tokenizer, [-1])
         self.prompt = self.model.get_prompt(self.tokenizer, self.tokenizer.encode(" " + PROMPT),
                                             without_timestamps=True)
-        self.version = f"whisper tiny.en ct2-{ctranslate2.__version__} int8 " \
+        name = os.path.basename(os.path.normpath(model_dir)) if model_dir else "tiny.en"
+        self.version = f"whisper {name} ct2-{ctranslate2.__version__} int8 " \
                        f"(model {self.sha256[:12]})"
 
     def read(self, pcm16k):
