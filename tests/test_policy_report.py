@@ -92,6 +92,15 @@ def test_report_counts_outcomes_with_rates(tmp_path, make_config):
     assert {row["group"]: row["calls"] for row in recent} == {"FR": 2, "US-CA": 1}
 
 
+def test_report_dates_are_checked_and_an_empty_period_says_so(tmp_path, make_config):
+    config, args, _ = site(tmp_path, make_config)
+    calls_for_report(config)
+    bad = CliRunner().invoke(main, [*args, "report", "--since", "yesterday"])
+    assert bad.exit_code == 2 and "'yesterday' does not match" in bad.output
+    empty = CliRunner().invoke(main, [*args, "report", "--until", "2000-01-01"])
+    assert empty.exit_code == 0 and empty.output == "no calls in the log for those dates\n"
+
+
 def test_chart_is_a_png_with_one_series_per_region(tmp_path, make_config):
     config, args, _ = site(tmp_path, make_config)
     calls_for_report(config)

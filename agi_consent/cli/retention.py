@@ -178,9 +178,13 @@ def policy(ctx, form, old_version, out):
         click.echo(text, nl=False)
 
 
+DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
 @main.command()
-@click.option("--since", metavar="DATE", help="Calls started on or after (YYYY-MM-DD).")
-@click.option("--until", metavar="DATE", help="Calls started before (YYYY-MM-DD).")
+@click.option("--since", type=DAY, metavar="DATE", help="Calls started on or after "
+              "(YYYY-MM-DD).")
+@click.option("--until", type=DAY, metavar="DATE", help="Calls started before (YYYY-MM-DD).")
 @click.option("--by", type=click.Choice(["region", "day", "trunk", "language"]),
               default="region", show_default=True)
 @click.option("--chart", type=click.Path(dir_okay=False), metavar="FILE.png",
@@ -191,7 +195,11 @@ def report(ctx, since, until, by, chart, as_json):
     """Calls and their outcomes (granted, declined, no-answer, …) with rates."""
     from ..admin import report as report_module
     db = ctx.db()
-    for row in report_module.rows(db, by, since, until):
+    since, until = (day.date().isoformat() if day else None for day in (since, until))
+    rows = report_module.rows(db, by, since, until)
+    if not rows and not as_json:
+        click.echo("no calls in the log" + (" for those dates" if since or until else ""))
+    for row in rows:
         if as_json:
             click.echo(json.dumps(row))
             continue
