@@ -62,11 +62,13 @@ def test_db_init_and_empty_calls(runner, tmp_path):
     result = runner.invoke(main, ["db", "init"])
     assert result.exit_code == 0 and "consent log ready" in result.output
     assert (tmp_path / "log" / "consent.db").stat().st_mode & 0o077 == 0
-    assert runner.invoke(main, ["calls", "list"]).output == ""
+    assert runner.invoke(main, ["calls", "list"]).output.startswith("no calls in ")
+    assert runner.invoke(main, ["calls", "list", "--json"]).output == ""
     from agi_consent.store.ledger import Writer
     writer = Writer(str(tmp_path / "log" / "consent.db"))
     writer.append("system", "rules-changed", {"version": "x"}, create=True)
     writer.close()
-    assert runner.invoke(main, ["calls", "list"]).output == "", "the log's own record is no call"
+    assert runner.invoke(main, ["calls", "list"]).output.startswith("no calls in "), \
+        "the log's own record is no call"
     shown = runner.invoke(main, ["calls", "show", "nope"])
     assert shown.exit_code == 2 and "No call nope" in shown.output

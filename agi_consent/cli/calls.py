@@ -40,7 +40,10 @@ def calls(click_ctx, live, as_json):
 def calls_list(ctx, limit, as_json):
     """The most recent calls, newest first."""
     from ..store import schema
-    for row in schema.recent_calls(ctx.db(), limit):
+    rows = schema.recent_calls(ctx.db(), limit)
+    if not rows and not as_json:
+        click.echo(f"no calls in {ctx.config.database} yet")
+    for row in rows:
         if as_json:
             click.echo(json.dumps(row, ensure_ascii=False))
         else:
