@@ -63,7 +63,8 @@ def names_for(config, language):
 
 def check_name(name):
     if name not in NAMES + SPEECH_NAMES:
-        raise PromptError(f"'{name}' is not a prompt name; names: {', '.join(NAMES + SPEECH_NAMES)}.")
+        raise PromptError(f"'{name}' is not a prompt name; names: "
+                          f"{', '.join(NAMES + SPEECH_NAMES)}.")
 
 
 def write_atomically(path, data):
