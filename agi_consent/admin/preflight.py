@@ -24,10 +24,11 @@ def warnings(config):
 
 def whisper_warnings(config):
     """A Whisper folder without weights leaves speech off at start (keys only), said here."""
+    from ..call.whisper import weights_file
     speech = config.speech
     model = speech.whisper_model
     if not speech.enabled or speech.engine == "pocketsphinx" or not model or \
-            os.path.isfile(os.path.join(model, "model.bin")):
+            os.path.isfile(weights_file(model)):
         return []
     return [f"speech.whisper_model {model} has no model.bin: spoken answers will be off and "
             "callers answer by key; fix the path, or leave it empty for the bundled tiny.en"]

