@@ -1,6 +1,6 @@
 """Speech sets nothing was tuned on, scored for each `speech.engine` side by side.
 
-Nine sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
+Ten sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
 - the first (`FIRST`): flite (kal, awb, rms, slt — another synthesiser than the tuning's
   espeak-ng) and espeak-ng en-gb-x-gbclan, en-gb-x-gbcwmd; clean, white noise, babble and a
   second speaker at 10 dB. It was held out until one threshold was chosen on it (Whisper's
@@ -40,6 +40,11 @@ Nine sets, each of voices, synthesisers, phrasings and line conditions used nowh
   at-ease answers among them ("not okay with that", "I'm unsure about this"); a vacuum
   cleaner, a siren and a second speaker at 10 dB. Written after make bench showed the
   eighth's judge change letting "not okay with me" through on the sixth set, before its fix.
+- the tenth set (`TENTH`): Kokoro voice styles in pairs not blended before, on New York,
+  Caribbean, Scottish and West Midlands readings, and espeak-ng caleb and robert; new
+  phrasings, one-word answers that sound like "yes" or question it ("yes?", "guess so",
+  "bless you", "yet?") among them; a fan, a crackling line and two people talking at 10 dB.
+  Written before the cascade's handling of a bare "yes" was looked at.
 The judge's word lists and the Whisper prompt were written from the categories in issue 11
 and checked on tests/test_judge.py's own phrases; the grammar was tuned on espeak-ng en-us,
 en-gb and en-us+f3. Each utterance goes through one phone codec (µ-law, A-law or GSM, in
@@ -511,8 +516,51 @@ NINTH = Set(
     ("clean", "vacuum cleaner 10 dB", "siren 10 dB", "second speaker 10 dB"), ninth_backgrounds)
 
 
+def tenth_backgrounds(folder):
+    chat = crowd(folder, "chat", "kokoro", ("jf_nezumi@en-gb-x-rp", "jm_kumo@en-us-nyc"),
+                 CHAT, 1.0)
+    return {"fan 10 dB": synth(folder, "fan", "pinknoise", "lowpass", "1200", "tremolo", "4",
+                               "10"),
+            "line crackle 10 dB": synth(folder, "crackle", "whitenoise", "tremolo", "23", "90"),
+            "two talkers 10 dB": chat}
+
+
+CHAT = ("The parcel came this morning but the box was open and half of it was missing",
+        "We should book the table for eight and ask them for the room at the back")
+
+# Written before the cascade's rule for a bare "yes" was looked at (the grammar hears many
+# synthetic yeses as "hello" or "what"): one-word answers that sound like it or question it
+# ("yes?", "guess so", "bless you") among the phrasings.
+TENTH = Set(
+    "Speech on the tenth held-out set (never tuned on)",
+    "7 voices (Kokoro-82M voice styles blended in pairs not used before, on New York, "
+    "Caribbean, Scottish and Welsh-border readings; espeak-ng variants caleb and robert), "
+    "phrasings used nowhere else, clean and beside a fan, a crackling line and two people "
+    "talking at 10 dB",
+    (("kokoro", "jf_tebukuro+jm_kumo@en-us-nyc", 1.0),
+     ("kokoro", "jf_nezumi+jf_gongitsune@en-029", 0.95),
+     ("kokoro", "jf_alpha+jf_tebukuro@en-gb-scotland", 1.05),
+     ("kokoro", "jm_kumo+jf_alpha@en-gb-x-gbcwmd", 1.1),
+     ("kokoro", "jf_gongitsune+jm_kumo", 0.9),
+     ("espeak-ng", "en-us+caleb", 150), ("espeak-ng", "en-gb-x-rp+robert", 160)),
+    {"yes": ("yes", "yes, that's all right", "sure, you may", "yeah, record it",
+             "okay, I consent", "yes, I'm happy with it", "of course, yes", "yes, go on then",
+             "absolutely, record it", "fine, go ahead", "yeah, I'm fine with that",
+             "yep, go ahead", "yes, I'm okay with that", "sure, I agree", "yeah, you can"),
+     "no": ("no", "nope, I don't consent", "no, I'm not okay with it", "I'd rather not",
+            "no, don't record this", "definitely not, no", "not at all, no",
+            "no, I won't agree to that", "nah, leave it", "I really don't want that",
+            "no, thanks anyway", "no, I don't allow it", "nah, thank you", "no, never"),
+     "unknown": ("yes?", "guess so", "bless you", "what's that now", "hold on, who is it",
+                 "I'm not certain", "maybe, I suppose", "can you say it again",
+                 "is that required", "wait, what", "I'd like to think", "why would you",
+                 "let me see", "possibly later", "yes, no", "sure, no, wait", "yet?")},
+    ("clean", "fan 10 dB", "line crackle 10 dB", "two talkers 10 dB"), tenth_backgrounds)
+
+
 SETS = {"first": FIRST, "fresh": FRESH, "third": THIRD, "fourth": FOURTH, "fifth": FIFTH,
-        "sixth": SIXTH, "seventh": SEVENTH, "eighth": EIGHTH, "ninth": NINTH}
+        "sixth": SIXTH, "seventh": SEVENTH, "eighth": EIGHTH, "ninth": NINTH,
+        "tenth": TENTH}
 
 
 def dataset(spec, folder):
