@@ -534,7 +534,7 @@ CHAT = ("The parcel came this morning but the box was open and half of it was mi
 TENTH = Set(
     "Speech on the tenth held-out set (never tuned on)",
     "7 voices (Kokoro-82M voice styles blended in pairs not used before, on New York, "
-    "Caribbean, Scottish and Welsh-border readings; espeak-ng variants caleb and robert), "
+    "Caribbean, Scottish and West Midlands readings; espeak-ng variants caleb and robert), "
     "phrasings used nowhere else, clean and beside a fan, a crackling line and two people "
     "talking at 10 dB",
     (("kokoro", "jf_tebukuro+jm_kumo@en-us-nyc", 1.0),
