@@ -1,6 +1,6 @@
 """Speech sets nothing was tuned on, scored for each `speech.engine` side by side.
 
-Ten sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
+Eleven sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
 - the first (`FIRST`): flite (kal, awb, rms, slt — another synthesiser than the tuning's
   espeak-ng) and espeak-ng en-gb-x-gbclan, en-gb-x-gbcwmd; clean, white noise, babble and a
   second speaker at 10 dB. It was held out until one threshold was chosen on it (Whisper's
@@ -45,6 +45,11 @@ Ten sets, each of voices, synthesisers, phrasings and line conditions used nowhe
   phrasings, one-word answers that sound like "yes" or question it ("yes?", "guess so",
   "bless you", "yet?") among them; a fan, a crackling line and two people talking at 10 dB.
   Written before the cascade's handling of a bare "yes" was looked at.
+- the eleventh set (`ELEVENTH`): Kokoro voice styles in three-way blends (one lower), and
+  espeak-ng max, zac and norbert; more questioning one-word answers ("yeah?", "sure?",
+  "okay?") and near-homophones of "yes" ("guess", "bless", "mess", "next?"); a dishwasher, a
+  hair dryer and a child talking at 10 dB. Written after the tenth set showed both engines
+  hearing "yes" in "yes?" and "yet?", before anything was built against that.
 The judge's word lists and the Whisper prompt were written from the categories in issue 11
 and checked on tests/test_judge.py's own phrases; the grammar was tuned on espeak-ng en-us,
 en-gb and en-us+f3. Each utterance goes through one phone codec (µ-law, A-law or GSM, in
@@ -558,9 +563,52 @@ TENTH = Set(
     ("clean", "fan 10 dB", "line crackle 10 dB", "two talkers 10 dB"), tenth_backgrounds)
 
 
+def eleventh_backgrounds(folder):
+    child = folder / "child.wav"
+    speak("kokoro", "jf_nezumi", 1.25, CHILD, child, 400)
+    return {"dishwasher 10 dB": synth(folder, "dishwasher", "brownnoise", "tremolo", "1.5",
+                                      "60"),
+            "hair dryer 10 dB": synth(folder, "dryer", "whitenoise", "bandpass", "2000",
+                                      "800"),
+            "a child talking 10 dB": child}
+
+
+CHILD = "Can we go to the park after lunch and take the red ball and the kite with us"
+
+# Written after the tenth set showed Whisper and the grammar both hearing "yes" in a
+# questioning "yes?" and in "yet?", before anything was built against it: more questioning
+# one-word answers and near-homophones of "yes" among the phrasings.
+ELEVENTH = Set(
+    "Speech on the eleventh held-out set (never tuned on)",
+    "7 voices (Kokoro-82M voice styles in three-way blends and a lower pitch, on American, "
+    "Scottish and Caribbean readings; espeak-ng variants max, zac and norbert), phrasings "
+    "used nowhere else, clean and beside a dishwasher, a hair dryer and a child talking at "
+    "10 dB",
+    (("kokoro", "jf_tebukuro+jf_nezumi+jm_kumo", 1.0),
+     ("kokoro", "jf_gongitsune+jf_alpha+jf_nezumi@en-gb-scotland", 1.1),
+     ("kokoro", "jm_kumo+jf_gongitsune+jf_tebukuro@en-029", 0.95, -250),
+     ("kokoro", "jf_alpha+jm_kumo+jf_gongitsune@en-us-nyc", 1.05),
+     ("espeak-ng", "en-us+max", 160), ("espeak-ng", "en-gb+zac", 150),
+     ("espeak-ng", "en-029+norbert", 165)),
+    {"yes": ("yes", "yes, you can record it", "yeah, sure thing", "okay, yes, go ahead",
+             "yep, that's okay", "yes, certainly", "go ahead, yes", "I agree, go on",
+             "yes, that's fine by me", "of course, go on", "absolutely, yes please",
+             "yeah, go for it", "sure, that's okay", "I'm okay with that, yes",
+             "yes, I give consent"),
+     "no": ("no", "no, I do not want that", "nope, don't", "no, it's not okay",
+            "I don't want it recorded", "no, I won't", "nah, no", "no, not a chance",
+            "I'm not okay with it", "no, I said no", "not for me, thanks",
+            "no, don't record", "nah, not today", "I do not accept"),
+     "unknown": ("yeah?", "sure?", "okay?", "yep?", "yes, sorry?", "guess", "yes, maybe",
+                 "bless", "address?", "I guess yes", "say yes?", "what, yes?", "mess",
+                 "yes, if I must", "um, yes?", "next?", "is yes okay?")},
+    ("clean", "dishwasher 10 dB", "hair dryer 10 dB", "a child talking 10 dB"),
+    eleventh_backgrounds)
+
+
 SETS = {"first": FIRST, "fresh": FRESH, "third": THIRD, "fourth": FOURTH, "fifth": FIFTH,
         "sixth": SIXTH, "seventh": SEVENTH, "eighth": EIGHTH, "ninth": NINTH,
-        "tenth": TENTH}
+        "tenth": TENTH, "eleventh": ELEVENTH}
 
 
 def dataset(spec, folder):
