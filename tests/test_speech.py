@@ -7,7 +7,8 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from agi_consent.call.speech import Classifier, contrasts, grammar, judge, once, says
+from agi_consent.call.speech import (Classifier, contrasts, cut_off_accept, grammar, judge, once,
+                                     says)
 from agi_consent.cli import main
 
 VOICES = (("en-us", 150), ("en-gb", 175), ("en-us+f3", 130))
@@ -224,6 +225,42 @@ def test_the_cascade_grants_only_a_yes_both_engines_heard(folder):
     assert windows == [8.0]
     assert heard.answer == "unknown" and heard.transcript == "Yeah."
     assert [s[1] for s in heard.stages] == ["yes, unconfirmed", "unknown"]
+
+
+def test_a_grammar_path_cut_off_inside_an_accept_phrase_confirms_a_yes():
+    accept = [a.split() for a in ("yes", "yeah", "yes you may", "i agree")]
+    others = [p.split() for p in ("i don't", "hello", "no")]
+    assert cut_off_accept("yeah i".split(), accept, others)  # yeah + i agree
+    assert cut_off_accept("yes you".split(), accept, others)  # yes you may
+    assert not cut_off_accept(["i"], accept, others)  # could be "i don't"
+    assert not cut_off_accept([], accept, others) and not cut_off_accept(["hey"], accept, [])
+    assert not cut_off_accept("yes no".split(), accept, others)
+
+
+class CutOffDecoder:
+    """The real decoder, whose best path ran out of audio at `path`."""
+
+    def __init__(self, decoder, path):
+        self.decoder, self.path = decoder, path
+
+    def __getattr__(self, name):
+        return getattr(self.decoder, name)
+
+    def hyp(self):
+        return type("Hypothesis", (), {"hypstr": self.path})()
+
+
+def test_the_cascade_takes_a_yes_cut_off_inside_an_accept_phrase(folder):
+    cascade = Classifier(engine="cascade")
+    cascade.whisper.read = lambda pcm: ("Yeah.", -0.2)
+    cascade.decoder = CutOffDecoder(cascade.decoder, "yeah i")  # "yeah i agree", cut off
+    spoken = say(folder, "yeah")
+    assert cascade.classify_file(spoken).answer == "yes"
+    cascade.decoder.path = "i"  # could have become "i don't"
+    assert cascade.classify_file(spoken).answer == "unknown"
+    only_grammar = Classifier(engine="pocketsphinx")  # never in the grammar alone
+    only_grammar.decoder = CutOffDecoder(only_grammar.decoder, "yeah i")
+    assert only_grammar.classify_file(spoken).answer == "unknown"
 
 
 def test_whisper_repeating_a_short_answer_is_read_once():

@@ -107,6 +107,20 @@ def says(hypothesis, words):
     return whole > 0 or bool(swappable) and len(rest) > swappable[-1]
 
 
+def cut_off_accept(hypothesis, accept, others):
+    """The grammar's path ran out of audio inside an accept phrase, after a whole one had
+    opened it ("yeah i" of "yeah i agree", "yes you" of "yes you may"): every way on from
+    there is a yes. A path that could still become a decline, a non-answer or a refusal
+    (`others`: "i" of "i don't") does not count."""
+    if not any(hypothesis[:len(a)] == a for a in accept):
+        return False
+    def leads_on(paths):
+        return any(len(p) > len(hypothesis) and p[:len(hypothesis)] == hypothesis
+                   for p in paths)
+    pairs = [a + b for a in accept for b in accept]
+    return leads_on(accept + pairs) and not leads_on(others)
+
+
 def contrasts(words):
     """Whisper's words with one affirmative swapped for a refusal (`phrases.SWAPS`)."""
     swapped = {" ".join(words[:i] + [refusal] + words[i + 1:])
@@ -182,10 +196,11 @@ class Classifier:
 
     - `cascade` (the default): Whisper reads the answer with the question as its prompt and
       the judge decides; a yes stands only when the grammar heard a yes too: Whisper's own
-      words (once or more) or an accept phrase, weighed against the same words with each
-      affirmative swapped for a refusal, the decline phrases and the non-answers. Their
-      mistakes differ: Whisper hears "Yeah." in some voices' "nah" and "I do. I do." in a
-      noisy "could be"; the grammar forces phrases onto "yes …" (bench/heldout.py).
+      words (once or more) or an accept phrase (perhaps cut off inside a second one),
+      weighed against the same words with each affirmative swapped for a refusal, the
+      decline phrases and the non-answers. Their mistakes differ: Whisper hears "Yeah." in
+      some voices' "nah" and "I do. I do." in a noisy "could be"; the grammar forces phrases
+      onto "yes …" (bench/heldout.py).
     - `whisper`: Whisper alone; `pocketsphinx`: the grammar alone. Both are kept to compare
       against: alone, each gave false yeses on the held-out sets.
 
@@ -257,6 +272,8 @@ class Classifier:
                                dict=os.path.join(model, "cmudict-en-us.dict"),
                                samprate=RATE, bestpath=self.rescore, jsgf=None, cmn="batch")
         self.decoder.add_jsgf_string("consent", grammar(self.accept, self.decline))
+        self._accept_paths = [a.split() for a in self.accept]
+        self._other_paths = [p.split() for p in (*self.decline, *OTHER)]
         self.decoder.activate_search("consent")
 
     def _confirm(self, pcm, transcript):
@@ -265,22 +282,24 @@ class Classifier:
         or an accept phrase. Whisper's words are left out when the dictionary lacks one."""
         words = once([{"ok": "okay"}.get(w, w) for w in words_of(transcript)])
         if not all(self.decoder.lookup_word(w) for w in words):
-            return self._grammar(pcm)
+            return self._grammar(pcm, refusals=[])
+        refusals = [c for c in contrasts(words)
+                    if all(self.decoder.lookup_word(w) for w in c.split())]
         try:
             self.decoder.add_jsgf_string("confirm", grammar(
-                self.accept, self.decline, heard=" ".join(words), contrasts=[
-                    c for c in contrasts(words)
-                    if all(self.decoder.lookup_word(w) for w in c.split())]))
+                self.accept, self.decline, heard=" ".join(words), contrasts=refusals))
         except ValueError:  # a grammar pocketsphinx cannot parse: the accept phrases alone
-            return self._grammar(pcm)
+            return self._grammar(pcm, refusals=[])
         self.decoder.activate_search("confirm")
         try:
-            return self._grammar(pcm, words)
+            return self._grammar(pcm, words, [c.split() for c in refusals])
         finally:
             self.decoder.activate_search("consent")
             self.decoder.remove_search("confirm")
 
-    def _grammar(self, pcm, heard=()):
+    def _grammar(self, pcm, heard=(), refusals=None):
+        """The grammar's answer; confirming Whisper's yes (`refusals` given, Whisper's
+        words swapped), a path cut off inside an accept phrase counts as one too."""
         seconds = len(pcm) / 2 / RATE
         if len(pcm) < RATE // 5:  # under 0.1 s: nothing was said
             return Answer("unknown", "", None, seconds, self.engine_name)
@@ -292,8 +311,11 @@ class Classifier:
         hyp = self.decoder.hyp()
         text = hyp.hypstr if hyp else ""
         confidence = self.decoder.get_prob() if self.rescore and text else None
-        answer = "yes" if says(text.split(), heard) else judge(
-            text, self.accept, self.decline)
+        path = text.split()
+        answer = "yes" if says(path, heard) else judge(text, self.accept, self.decline)
+        if answer == "unknown" and refusals is not None and cut_off_accept(
+                path, self._accept_paths, self._other_paths + refusals):
+            answer = "yes"
         if answer == "yes" and self.threshold and (confidence or 0.0) < self.threshold:
             answer = "unknown"
         return Answer(answer, text, confidence, seconds, self.engine_name,
