@@ -7,8 +7,15 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from agi_consent.call.speech import (Classifier, contrasts, cut_off_accept, grammar, judge, once,
-                                     says)
+from agi_consent.call.speech import (
+    Classifier,
+    contrasts,
+    cut_off_accept,
+    grammar,
+    judge,
+    once,
+    says,
+)
 from agi_consent.cli import main
 
 VOICES = (("en-us", 150), ("en-gb", 175), ("en-us+f3", 130))
