@@ -110,7 +110,7 @@ class Prompts:
 
 @dataclass(frozen=True)
 class Speech:
-    enabled: bool = True  # spoken answers on the FastAGI server (classic AGI: keys only)
+    enabled: bool = False  # spoken answers on the FastAGI server (classic AGI: keys only)
     languages: list = field(default_factory=lambda: ["en"])  # languages with a model
     disabled_regions: list = field(default_factory=list)  # jurisdictions where keys only
     accept: list = field(default_factory=lambda: list(ACCEPT))

@@ -306,6 +306,7 @@ def plugin_config(inside_chroot):
             f'[prompts]\ndirectory = "{PROMPTS_IN}"\n'
             f'[recording]\ndirectory = "{RECORDINGS_IN}"\n'
             '[flow]\nanswer_timeout = 3\n'
+            '[speech]\nenabled = true\n'  # off by default; the lab shows and tests it
             + ("" if inside_chroot else  # the watcher runs in the server
                f'[ami]\nhost = "127.0.0.1"\nport = {AMI_PORT}\nusername = "agi-consent"\n'
                f'secret_file = "{AMI_SECRET}"\nping_seconds = 2\n'))

@@ -44,6 +44,7 @@ def make_config(tmp_path, prompt_dir):
                     "default_region": "US-NY",
                     "prompts": {"directory": str(prompt_dir)},
                     "recording": {"directory": str(tmp_path / "recordings")},
+                    "speech": {"enabled": True},  # off by default; these tests cover it
                     "server": {"host": "127.0.0.1", "port": 0, "env_timeout": 2.0,
                                "command_timeout": 2.0}}
         for key, value in overrides.items():

@@ -11,6 +11,7 @@ def test_runs_with_no_file(monkeypatch):
     assert loaded.server.host == "127.0.0.1" and loaded.server.port == 4573
     assert loaded.flow.accept_key == "1" and loaded.flow.decline_key == "2"
     assert loaded.unknown_mode == "all-party" and loaded.source == "built-in defaults"
+    assert not loaded.speech.enabled  # a questioning "yeah?" reads as yes: opt in (README)
 
 
 def test_env_var_and_values(tmp_path, monkeypatch):

@@ -158,7 +158,7 @@ def test_answer_window_that_cannot_be_written_falls_back_to_the_keypad(running_l
     config.write_text(f'database = "{tmp_path}/blind.db"\nasterisk_root = "{elsewhere}"\n'
                       f'[server]\nport = {port}\n[prompts]\ndirectory = "{lab.PROMPTS_IN}"\n'
                       '[recording]\ndirectory = "/var/spool/asterisk/monitor/consent-nowhere"\n'
-                      '[flow]\nanswer_timeout = 4\n')
+                      '[flow]\nanswer_timeout = 4\n[speech]\nenabled = true\n')
     process, _ = serve_file(config, port)
     try:
         async def place():

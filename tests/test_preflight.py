@@ -87,7 +87,10 @@ def test_a_recording_folder_asterisk_may_not_write_is_a_warning(tmp_path, prompt
     spool = tmp_path / "spool"
     spool.mkdir(mode=0o700)
     spool.chmod(0o700)
-    result = serve_check(write_config(tmp_path, prompt_dir))
+    path = write_config(tmp_path, prompt_dir)
+    assert "not group-writable" not in serve_check(path).output  # keys only: nothing to write
+    path.write_text(path.read_text() + "[speech]\nenabled = true\n")
+    result = serve_check(path)
     assert result.exit_code == 0, result.output
     assert "not group-writable" in result.output and "keypad" in result.output
     spool.chmod(0o2770)
@@ -107,7 +110,8 @@ def test_a_default_language_without_prompts_refuses(tmp_path, prompt_dir):
 def test_a_whisper_folder_without_weights_is_a_warning(tmp_path, prompt_dir):
     (tmp_path / "spool").mkdir()
     path = write_config(tmp_path, prompt_dir)
-    path.write_text(path.read_text() + f'[speech]\nwhisper_model = "{tmp_path / "none"}"\n')
+    path.write_text(path.read_text() + "[speech]\nenabled = true\n"
+                    f'whisper_model = "{tmp_path / "none"}"\n')
     result = serve_check(path)
     assert result.exit_code == 0 and "has no model.bin" in result.output, result.output
     assert "answer by key" in result.output
