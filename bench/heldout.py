@@ -1,6 +1,6 @@
 """Speech sets nothing was tuned on, scored for each `speech.engine` side by side.
 
-Eleven sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
+Twelve sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
 - the first (`FIRST`): flite (kal, awb, rms, slt — another synthesiser than the tuning's
   espeak-ng) and espeak-ng en-gb-x-gbclan, en-gb-x-gbcwmd; clean, white noise, babble and a
   second speaker at 10 dB. It was held out until one threshold was chosen on it (Whisper's
@@ -50,6 +50,11 @@ Eleven sets, each of voices, synthesisers, phrasings and line conditions used no
   "okay?") and near-homophones of "yes" ("guess", "bless", "mess", "next?"); a dishwasher, a
   hair dryer and a child talking at 10 dB. Written after the tenth set showed both engines
   hearing "yes" in "yes?" and "yet?", before anything was built against that.
+- the twelfth set (`TWELFTH`): Kokoro voice styles in four-way and weighted blends (two
+  shifted in pitch), espeak-ng Michael and grandpa, festival kal higher; still more
+  questioning answers ("yes? why?", "fine?", "uh, yeah?") and words that start like "yes";
+  a train, rustling and an announcement at 10 dB. Written before a second Whisper reading
+  without the question as prompt was tried as a veto on questioning answers.
 The judge's word lists and the Whisper prompt were written from the categories in issue 11
 and checked on tests/test_judge.py's own phrases; the grammar was tuned on espeak-ng en-us,
 en-gb and en-us+f3. Each utterance goes through one phone codec (µ-law, A-law or GSM, in
@@ -606,9 +611,52 @@ ELEVENTH = Set(
     eleventh_backgrounds)
 
 
+def twelfth_backgrounds(folder):
+    announcer = folder / "announcer.wav"
+    speak("festival", "cmu_us_slt_arctic_hts", 1.1, ANNOUNCEMENT, announcer, -300)
+    return {"train 10 dB": synth(folder, "train", "brownnoise", "lowpass", "400", "tremolo",
+                                 "0.8", "40"),
+            "rustling 10 dB": synth(folder, "rustling", "whitenoise", "highpass", "3000",
+                                    "tremolo", "11", "70"),
+            "an announcement 10 dB": announcer}
+
+
+ANNOUNCEMENT = "The next train to the city centre will leave from platform four in five minutes"
+
+# Written after the eleventh set was scored, before a second Whisper reading without the
+# question as prompt (which may keep a "?") was tried as a veto on questioning answers: still
+# more of them ("yes? why?", "fine?", "uh, yeah?"), and words that start like "yes".
+TWELFTH = Set(
+    "Speech on the twelfth held-out set (never tuned on)",
+    "7 voices (Kokoro-82M voice styles in four-way and weighted blends, on British, Lancashire "
+    "and Caribbean readings, two shifted in pitch; espeak-ng variants Michael and grandpa; "
+    "festival kal higher), phrasings used nowhere else, clean and beside a train, rustling "
+    "and an announcement at 10 dB",
+    (("kokoro", "jf_alpha+jf_nezumi+jf_tebukuro+jm_kumo@en-gb", 1.0),
+     ("kokoro", "jm_kumo+jm_kumo+jf_nezumi@en-gb-x-gbclan", 0.95, -150),
+     ("kokoro", "jf_gongitsune+jf_gongitsune+jf_alpha", 1.1, 200),
+     ("kokoro", "jf_tebukuro+jf_alpha+jf_gongitsune+jf_nezumi@en-029", 1.05),
+     ("espeak-ng", "en-us+Michael", 150), ("espeak-ng", "en-gb+grandpa", 140),
+     ("festival", "kal_diphone", 0.95, 250)),
+    {"yes": ("yes", "yes, you're welcome to record", "yeah, that's all fine",
+             "sure, record the call", "okay then, yes", "yes, I allow it", "yep, you can",
+             "please go ahead, yes", "yes, carry on then", "I'm fine with it, yes",
+             "yes, certainly you may", "yeah, okay", "of course, that's fine", "yes, that works",
+             "alright, go ahead"),
+     "no": ("no", "no, I'd rather you didn't", "nope, no recording", "no, I'm not having that",
+            "no, please don't record me", "I won't allow that", "no, definitely not",
+            "nah, I'd rather not", "no, switch it off", "I don't consent to that",
+            "no, that's not alright", "no way, no", "no, not this time", "I refuse, no"),
+     "unknown": ("yes? why?", "yeah? for what?", "okay? what for?", "right?", "fine?",
+                 "alright?", "sure, why?", "yes? hello?", "yesterday", "yes sir?", "go ahead?",
+                 "really?", "yeah, no", "dress", "chess?", "yes, who's this?", "uh, yeah?")},
+    ("clean", "train 10 dB", "rustling 10 dB", "an announcement 10 dB"), twelfth_backgrounds)
+
+
 SETS = {"first": FIRST, "fresh": FRESH, "third": THIRD, "fourth": FOURTH, "fifth": FIFTH,
         "sixth": SIXTH, "seventh": SEVENTH, "eighth": EIGHTH, "ninth": NINTH,
-        "tenth": TENTH, "eleventh": ELEVENTH}
+        "tenth": TENTH, "eleventh": ELEVENTH,
+        "twelfth": TWELFTH}
 
 
 def dataset(spec, folder):
