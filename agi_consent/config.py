@@ -125,6 +125,7 @@ class Speech:
     whisper_min_logprob: float = WHISPER_MIN_LOGPROB  # a less sure Whisper yes: asked again
     barge_in: bool = True  # speech during the question stops it (needs [ami])
     barge_in_after: float = 6.0  # seconds of the question that always play: the disclosure
+    confirm_under: float = 1.0  # a spoken yes shorter than this is confirmed; 0: never
 
 
 @dataclass(frozen=True)
@@ -310,6 +311,9 @@ def _check_speech(speech, source):
     if speech.confidence_threshold and not speech.rescore:
         _fail(source, "'speech.confidence_threshold' needs 'speech.rescore = true' (the "
               "confidence is the lattice posterior).")
+    if not 0 <= speech.confirm_under <= 5:
+        _fail(source, "'speech.confirm_under' must be 0 to 5 seconds (a spoken yes with less "
+              "speech is confirmed before it counts; 0 never asks).")
     if speech.barge_in_after < 0:
         _fail(source, "'speech.barge_in_after' must be ≥ 0 seconds (how much of the question "
               "always plays before the caller's speech may stop it).")

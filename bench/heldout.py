@@ -700,7 +700,8 @@ def score(engine, items):
         before = time.process_time()
         answer = classifier.classify_file(path)
         cpu.append(1000 * (time.process_time() - before))
-        results.append((label, answer.answer, condition, what, answer.transcript))
+        results.append((label, answer.answer, condition, what, answer.transcript,
+                        answer.speech_seconds))
     return {"results": results, "cpu_ms": cpu, "load_s": load, "rss_mb": own_peak_mb()}
 
 
@@ -719,10 +720,21 @@ def score_in_process(engine, folder):
     return json.loads(output)
 
 
+def short_yes(speech_seconds):
+    """A yes the call flow confirms before it counts (`speech.confirm_under`, default)."""
+    from agi_consent.config import Speech
+    return speech_seconds is None or speech_seconds < Speech.confirm_under
+
+
 def summarise(spec, scored):
     results = scored["results"]
     speech = [r for r in results if r[2] != "non-speech"]
     cells = {"false accepts": sum(r[1] == "yes" and r[0] != "yes" for r in results)}
+    short = [r for r in results if r[1] == "yes" and short_yes(r[5])]
+    cells["confirmed"] = (sum(r[1] == "yes" and r[0] != "yes" and not short_yes(r[5])
+                              for r in results),
+                          sum(r[0] == "yes" for r in short),
+                          sum(r[1] == "yes" and r[0] == "yes" for r in results))
     for condition in spec.conditions:
         subset = [r for r in speech if r[2] == condition]
         cells[condition] = (sum(r[0] == r[1] for r in subset), len(subset))
@@ -753,7 +765,11 @@ def report(spec, scores, items):
              "| | " + " | ".join(f"`{e}`" for e in scores) + " | target |",
              "|---|" + "---|" * (len(scores) + 1),
              "| false accepts | " + " | ".join(f"**{summary[e]['false accepts']}**"
-                                               for e in scores) + " | 0 |"]
+                                               for e in scores) + " | 0 |",
+             "| of them, granted once a short yes is confirmed (call flow) | " + " | ".join(
+                 f"**{summary[e]['confirmed'][0]}**" for e in scores) + " | 0 |",
+             "| real yeses asked to confirm (under `speech.confirm_under`) | " + " | ".join(
+                 "{1}/{2}".format(*summary[e]["confirmed"]) for e in scores) + " | |"]
     for condition in spec.conditions:
         target = "≥ 90 %" if condition == "clean" else "≥ 85 %"
         lines.append(f"| correct, {condition} | " + " | ".join(
@@ -773,9 +789,10 @@ def report(spec, scores, items):
               "| answers/s per core (1 / median CPU) | " + " | ".join(
                   f"{1000 / summary[e]['cpu'][0]:.1f}" for e in scores) + " | |", ""]
     for engine in scores:
-        for _, _, condition, what, transcript in summary[engine]["false"]:
+        for _, _, condition, what, transcript, seconds in summary[engine]["false"]:
+            confirmed = "asked to confirm" if short_yes(seconds) else "granted at once"
             lines.append(f"- false accept by `{engine}`: {what} ({condition}) heard "
-                         f"\"{transcript}\"")
+                         f"\"{transcript}\" ({confirmed})")
     return lines
 
 

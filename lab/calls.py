@@ -72,11 +72,13 @@ class LabAmi:
             future.set_result(dict(event))
 
     async def call(self, caller, behaviour, region="", direction="", number="", lang="",
-                   agi="", delay=2, say="", key="", timeout=150, after="", extra=None,
-                   placed=None):
-        """Place one call and wait for the gate's outcome and the call's end. `after` picks
-        what the call centre does past the gate (pause, agent, hold); `placed(tag)` is told
-        the call's tag once it is placed, for tests that steer it meanwhile."""
+                   agi="", delay=2, say="", key="", then="", timeout=150, after="",
+                   extra=None, placed=None):
+        """Place one call and wait for the gate's outcome and the call's end. The caller
+        says `say` after `delay` seconds, then `then` when asked to confirm (after
+        `confirm_after()` more); `after` picks what the call centre does past the gate
+        (pause, agent, hold); `placed(tag)` is told the call's tag once it is placed, for
+        tests that steer it meanwhile."""
         loop = asyncio.get_running_loop()
         tag = uuid.uuid4().hex[:12]
         self.waiters[tag] = {"gate": loop.create_future(), "done": loop.create_future(),
@@ -84,6 +86,8 @@ class LabAmi:
         variables = {"LAB_TAG": tag, "LAB_REGION": region, "LAB_DIRECTION": direction,
                      "LAB_NUMBER": number, "LAB_LANG": lang, "LAB_DELAY": delay,
                      "LAB_SAY": f"{lab.SPOKEN_IN}/{say}" if say else "", "LAB_KEY": key,
+                     "LAB_THEN": f"{lab.SPOKEN_IN}/{then}" if then else "",
+                     "LAB_THEN_AFTER": f"{confirm_after():.1f}" if then else "0",
                      "LAB_AFTER": after, **(extra or {})}
         if agi:
             variables["CONSENT_AGI"] = agi
@@ -127,17 +131,21 @@ def audio_seconds(path):
         stats.get("Maximum amplitude", 0) or 0)
 
 
-DEMO_CALLS = [  # (what happens, caller, caller behaviour, trunk region, what the caller says)
+DEMO_CALLS = [  # (what happens, caller, caller behaviour, trunk region, what the caller says,
+    # and says when asked to confirm)
     ("A Californian calls a New York call centre and presses 1", "+14155550123", "accept",
-     "US-NY", ""),
-    ("A Floridian calls the same centre and presses 2", "+13055550123", "decline", "US-NY", ""),
-    ("A Pennsylvanian calls the same centre and says \"yes\"", "+12155550123", "say", "US-NY",
-     "yes"),
-    ("An Illinois caller says \"yes, yes\" while the question still plays (barge-in)",
-     "+13125550123", "say-early", "US-NY", "yes-yes"),
-    ("A Texan calls a Texas call centre (notice only)", "+12145550123", "listen", "US-TX", ""),
-    ("A withheld number calls the Texas centre and presses 1", "anonymous", "accept", "US-TX",
+     "US-NY", "", ""),
+    ("A Floridian calls the same centre and presses 2", "+13055550123", "decline", "US-NY", "",
      ""),
+    ("A Pennsylvanian calls the same centre and says \"yes\", and \"yes\" again when asked "
+     "to confirm (a short yes may be a questioning \"yes?\")", "+12155550123", "say",
+     "US-NY", "yes", "yes"),
+    ("An Illinois caller says \"yes, yes\" while the question still plays (barge-in)",
+     "+13125550123", "say-early", "US-NY", "yes-yes", "yes"),
+    ("A Texan calls a Texas call centre (notice only)", "+12145550123", "listen", "US-TX", "",
+     ""),
+    ("A withheld number calls the Texas centre and presses 1", "anonymous", "accept", "US-TX",
+     "", ""),
 ]
 
 
@@ -156,7 +164,9 @@ def heard_and_answered(steps):
         elif step["kind"] == "input" and detail.get("key"):
             lines.append(f"answered: pressed {detail['key']}")
         elif step["kind"] == "input" and detail.get("speech"):
-            lines.append(f"answered by voice: {detail['speech']['answer']} (heard "
+            held = f", {detail['speech']['speech_seconds']} s of speech: to be confirmed" \
+                if detail.get("to_confirm") else ""
+            lines.append(f"answered by voice: {detail['speech']['answer']}{held} (heard "
                          f"\"{detail['personal'].get('transcript', '')}\"; audio kept: "
                          f"{detail['audio']})")
     return lines
@@ -210,12 +220,19 @@ def demo():
         lab.stop()
 
 
-def question_seconds():
-    """How long the spoken-answer question lasts: the speaking caller answers after it."""
+def question_seconds(name="consent-request-speech"):
+    """How long a spoken-answer question lasts: the speaking caller answers after it."""
     import wave
-    path = lab.inside(lab.PROMPTS_IN) / "en" / "consent-request-speech.wav"
+    path = lab.inside(lab.PROMPTS_IN) / "en" / f"{name}.wav"
     with wave.open(str(path)) as audio:
         return audio.getnframes() / audio.getframerate()
+
+
+def confirm_after():
+    """Seconds from the end of a short yes to the middle of the confirmation's answer
+    window: the rest of the first window (a Local line sends no frames in silence, so the
+    window runs its 5 s, speech.max_seconds), about 1 s to classify, the question, 1.5 s."""
+    return 5.7 + question_seconds("consent-confirm-speech")
 
 
 async def _demo_calls(secret):
@@ -223,8 +240,8 @@ async def _demo_calls(secret):
     delays = {"say": after_question, "say-early": 10}  # 10 s: past speech.barge_in_after
     async with LabAmi(secret) as ami:
         calls = [ami.call(number, "say" if behaviour == "say-early" else behaviour, region,
-                          say=say, delay=delays.get(behaviour, 2))
-                 for _, number, behaviour, region, say in DEMO_CALLS]
+                          say=say, then=then, delay=delays.get(behaviour, 2))
+                 for _, number, behaviour, region, say, then in DEMO_CALLS]
         return await asyncio.gather(*calls)
 
 
@@ -235,7 +252,7 @@ def _report(outcomes):
 
     config = config_module.load(str(lab.LAB / "server.toml"))
     db = store.open_db(config.database)
-    for (title, number, _, region, _), outcome in zip(DEMO_CALLS, outcomes, strict=True):
+    for (title, number, _, region, *_), outcome in zip(DEMO_CALLS, outcomes, strict=True):
         print(f"\n=== {title}\n    caller {number}, trunk {region}")
         print(f"    decision: {outcome['Mode']} (governing {outcome['Jurisdiction']}) -> "
               f"CONSENT_RESULT={outcome['Result']}")

@@ -259,7 +259,9 @@ class FakeSpeech:
     """Stands in for SpeechService: hears what the scripted caller said (a FakeChannel's, or
     an AsteriskPeer's script)."""
 
-    ANSWERS = {"yes": "yes", "i agree": "yes", "no": "no", "i don't agree": "no"}
+    ANSWERS = {"yes": "yes", "i agree": "yes", "yes i agree": "yes", "yes yes": "yes",
+               "no": "no", "i don't agree": "no"}
+    SECONDS_PER_WORD = 0.35  # speech length as Silero would measure it: "yes" is short
 
     def __init__(self, channel):
         self.script = getattr(channel, "script", channel)
@@ -268,7 +270,8 @@ class FakeSpeech:
         from agi_consent.call.speech import Answer
         said = self.script.said.pop(0) if self.script.said else ""
         answer = self.ANSWERS.get(said, "unknown")  # a yes was weighed by the grammar too
-        return Answer(answer, said, 0.5, 1.0, confirmation=said if answer == "yes" else "")
+        return Answer(answer, said, 0.5, 1.0, confirmation=said if answer == "yes" else "",
+                      speech_seconds=self.SECONDS_PER_WORD * len(said.split()))
 
 
 class FakeAmi:

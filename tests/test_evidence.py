@@ -268,3 +268,6 @@ def test_a_spoken_answer_reads_as_what_each_engine_heard():
                                f"(confidence -0.2; audio SHA-256 {'ab' * 32})")
     del step["detail"]["personal"]["confirmation"]  # a no, or an erased value: Whisper's alone
     assert _describe(step).startswith("said “Go for it.” → yes")
+    step["detail"].update(to_confirm=True, speech={"answer": "yes", "speech_seconds": 0.4})
+    assert _describe(step).startswith("said “Go for it.” → yes, 0.4 s of speech: to be "
+                                      "confirmed (")

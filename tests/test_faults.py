@@ -34,7 +34,7 @@ PATHS = {  # name: (keys the caller presses or says, caller, trunk region, speec
     "decline": (["2"], CA, "US-NY", False),
     "silence": ([None] * 4, CA, "US-NY", False),
     "notice": ([None], TX, "US-TX", False),
-    "spoken": ([None, "say:yes"], CA, "US-NY", True),
+    "spoken": ([None, "say:yes i agree"], CA, "US-NY", True),
 }
 CLEAN_RESULTS = {"accept": v.GRANTED, "decline": v.DECLINED, "silence": v.NO_ANSWER,
                  "notice": v.NOTIFIED, "spoken": v.GRANTED}

@@ -206,10 +206,11 @@ def speech_prompt(prompt_dir):
 
 
 @pytest.mark.parametrize("keys,result", [
-    ([None, "say:yes"], v.GRANTED), ([None, "say:no"], v.DECLINED),
+    ([None, "say:yes i agree"], v.GRANTED), ([None, "say:no"], v.DECLINED),
     ([None, "say:maybe", None, None], v.NO_ANSWER),
-    ([None, "say:maybe", None, None, "say:i agree"], v.GRANTED),
+    ([None, "say:maybe", None, None, "say:yes i agree"], v.GRANTED),
     ([None, "2"], v.DECLINED),  # a key in the answer window wins
+    ([None, "say:yes", None, "say:yes i agree"], v.GRANTED),  # a short yes, confirmed
 ])
 async def test_spoken_answers(services, speech_prompt, db_rows, keys, result):
     outcome, channel, svc = await run_spoken(services, keys)
@@ -225,6 +226,47 @@ async def test_spoken_answers(services, speech_prompt, db_rows, keys, result):
         assert set(item["personal"]) == ({"transcript", "confirmation"} if item["speech"][
             "answer"] == "yes" else {"transcript"})
         assert not {"transcript", "confirmation"} & set(item["speech"])
+
+
+@pytest.mark.parametrize("keys,result", [
+    ([None, "say:yes", None, "say:yes i agree"], v.GRANTED),
+    ([None, "say:yes", "1"], v.GRANTED),  # a key during the confirmation
+    ([None, "say:yes", None, "say:no"], v.DECLINED),
+    ([None, "say:yes", None, "say:yes"], v.GRANTED),  # yes again, asked plainly
+    ([None, "say:yes", None, None], v.NO_ANSWER),  # a "yes?" alone never records
+    ([None, "say:i agree", None, None], v.NO_ANSWER),
+])
+async def test_a_short_spoken_yes_is_confirmed_before_it_counts(services, speech_prompt,
+                                                                db_rows, keys, result):
+    """"yes" alone (under speech.confirm_under seconds of speech) may be a questioning
+    "yes?": the next question asks plainly for confirmation, and no recording starts until
+    a yes (or the key) answers it."""
+    outcome, channel, svc = await run_spoken(services, keys)
+    assert outcome == result and bool(channel.script.mixmonitor) == (result == v.GRANTED)
+    assert played(channel)[:2] == ["consent-request-speech", "consent-confirm-speech"]
+    _, events = db_rows(svc.config, "spoken")
+    inputs = [json.loads(e["detail"]) for e in events if e["kind"] == "input"]
+    assert inputs[0]["to_confirm"] and inputs[0]["speech"]["speech_seconds"] < 1.0
+    if result == v.GRANTED and "1" not in keys:  # the confirming yes counts
+        assert not inputs[-1].get("to_confirm") and inputs[-1]["speech"]["answer"] == "yes"
+
+
+async def test_a_short_yes_on_the_last_attempt_earns_one_confirmation(services,
+                                                                      speech_prompt):
+    keys = [None, "say:maybe", None, None, "say:yes", None, "say:yes i agree"]
+    outcome, channel, _ = await run_spoken(services, keys)
+    assert outcome == v.GRANTED and channel.script.mixmonitor
+    assert played(channel)[:4] == ["consent-request-speech", "sorry",
+                                   "consent-request-speech", "consent-confirm-speech"]
+    outcome, channel, _ = await run_spoken(services, [None, "say:yes", None, "say:yes i agree"],
+                                           speech={"confirm_under": 0})
+    assert outcome == v.GRANTED and "consent-confirm-speech" not in played(channel)
+
+
+async def test_speech_needs_its_prompts(services, prompt_dir):
+    (prompt_dir / "en" / "consent-confirm-speech.wav").unlink()
+    outcome, channel, _ = await run_spoken(services, [None, "1"])
+    assert played(channel)[0] == "consent-request" and outcome == v.GRANTED
 
 
 async def test_speech_needs_its_prompt(services, prompt_dir):
@@ -315,8 +357,9 @@ async def test_speech_during_the_question_stops_it_and_opens_the_window(services
     """Barge-in: the caller talks over the question; it stops (ControlPlayback) and the
     answer window opens at once, with no re-prompt; talk detection ends with the question."""
     svc = services(speech={"barge_in_after": 4.5})
-    channel = FakeChannel(["talk", "say:yes"], env={"agi_callerid": CA, "agi_uniqueid": "u1",
-                                                    "agi_arg_1": "region=US-NY"})
+    channel = FakeChannel(["talk", "say:yes i agree"],
+                          env={"agi_callerid": CA, "agi_uniqueid": "u1",
+                               "agi_arg_1": "region=US-NY"})
     svc.speech, svc._talk = FakeSpeech(channel), FakeTalk()
     svc._talk.available = True
     assert await run_guarded(channel, svc, call_id="barge") == v.GRANTED
@@ -336,8 +379,9 @@ async def test_speech_during_the_question_stops_it_and_opens_the_window(services
 async def test_no_barge_in_without_ami_or_when_turned_off(services, speech_prompt):
     for talk, overrides in ((None, {}), (FakeTalk(), {"speech": {"barge_in": False}})):
         svc = services(**overrides)
-        channel = FakeChannel([None, "say:yes"], env={"agi_callerid": CA, "agi_uniqueid": "u1",
-                                                      "agi_arg_1": "region=US-NY"})
+        channel = FakeChannel([None, "say:yes i agree"],
+                              env={"agi_callerid": CA, "agi_uniqueid": "u1",
+                                   "agi_arg_1": "region=US-NY"})
         svc.speech, svc._talk = FakeSpeech(channel), talk
         if talk:
             talk.available = True

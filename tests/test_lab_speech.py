@@ -1,6 +1,7 @@
 """Spoken answers on the real Asterisk (the shipped default, the cascade): a caller who says
-yes, "yes, yes", no, "absolutely not" or maybe, one who presses a key while speaking, and
-callers who answer while the question plays (barge-in)."""
+yes (and yes again when asked to confirm, or nothing), "yes, yes", no, "absolutely not" or
+maybe, one who presses a key while speaking, and callers who answer while the question plays
+(barge-in)."""
 
 import asyncio
 import json
@@ -34,9 +35,11 @@ def spoken(running_lab):
 
     async def place():
         async with LabAmi(running_lab) as ami:
-            calls = {"yes": dict(say="yes"), "no": dict(say="no"), "maybe": dict(say="maybe"),
+            calls = {"yes": dict(say="yes", then="yes"), "yes-alone": dict(say="yes"),
+                     "no": dict(say="no"), "maybe": dict(say="maybe"),
                      "key-wins": dict(say="no-thanks", key="1"),
-                     "yes-yes": dict(say="yes-yes"), "absolutely-not": dict(say="absolutely-not")}
+                     "yes-yes": dict(say="yes-yes", then="yes"),
+                     "absolutely-not": dict(say="absolutely-not")}
             outcomes = await asyncio.gather(*(ami.call(FL, "say", "US-NY", delay=delay, **kw)
                                               for kw in calls.values()))
             return dict(zip(calls, outcomes, strict=True))
@@ -50,22 +53,42 @@ def inputs(outcome):
             if e["kind"] == "input"], config
 
 
-def test_spoken_yes_is_granted_and_recorded(spoken):
+def played(outcome):
+    config = config_module.load(str(lab.LAB / "server.toml"))
+    events = store.call_events(store.open_db(config.database), outcome["Id"])
+    return [json.loads(e["detail"])["name"] for e in events if e["kind"] == "played"]
+
+
+def test_a_short_spoken_yes_is_confirmed_then_granted_and_recorded(spoken):
+    """A bare "yes" (under speech.confirm_under seconds of speech) might be a questioning
+    "yes?": the caller is asked plainly to confirm, and the yes that answers it counts."""
     outcome = spoken["yes"]
     assert outcome["Result"] == "granted" and outcome["Recording"]
-    (answer,), config = inputs(outcome)
-    assert answer["speech"]["answer"] == "yes"
+    (short, answer), config = inputs(outcome)
+    assert short["speech"]["answer"] == "yes" and short["to_confirm"]
+    assert short["speech"]["speech_seconds"] < 1.0
+    assert answer["speech"]["answer"] == "yes" and not answer.get("to_confirm")
+    assert played(outcome)[:2] == ["consent-request-speech", "consent-confirm-speech"]
     audio = config_module.local_path(config, answer["audio"])
     with open(audio, "rb") as handle:  # the spoken answer is kept as evidence
         assert len(handle.read()) > 8000
     assert len(answer["sha256"]) == 64
 
 
+def test_a_short_yes_never_confirmed_is_never_recorded(spoken):
+    outcome = spoken["yes-alone"]
+    assert outcome["Result"] == "no-answer" and not outcome["Recording"]
+    answers, _ = inputs(outcome)
+    assert answers[0]["to_confirm"] and "consent-confirm-speech" in played(outcome)
+
+
 def test_repeated_yes_is_granted_and_the_engine_is_in_the_evidence(spoken):
     outcome = spoken["yes-yes"]
     assert outcome["Result"] == "granted" and outcome["Recording"]
-    (answer,), _ = inputs(outcome)
+    answer, *confirmed = inputs(outcome)[0]  # "yes, yes" lasts about 1 s: perhaps confirmed
     assert answer["speech"]["answer"] == "yes"
+    assert [a["speech"]["answer"] for a in confirmed] == (["yes"] if answer.get(
+        "to_confirm") else [])
     assert answer["speech"]["engine"].startswith("cascade: whisper tiny.en")
     assert [stage[1] for stage in answer["speech"]["stages"]][-1] == "yes"
     assert set(answer["personal"]) == {"transcript", "confirmation"}  # what each engine heard
@@ -106,7 +129,8 @@ def barged(running_lab):
     and 3 s in (inside the disclosure that always plays)."""
     async def place():
         async with LabAmi(running_lab) as ami:
-            calls = {"yes-yes": dict(say="yes-yes", delay=9), "no": dict(say="no", delay=9),
+            calls = {"yes-yes": dict(say="yes-yes", then="yes", delay=9),
+                     "no": dict(say="no", delay=9),
                      "early-yes": dict(say="yes", delay=3)}
             outcomes = await asyncio.gather(*(ami.call(FL, "say", "US-NY", **kw)
                                               for kw in calls.values()))

@@ -100,9 +100,11 @@ def _describe(step):
             speech, said = detail["speech"], detail["personal"]
             confirmed = f" (the grammar heard “{said['confirmation']}”)" \
                 if said.get("confirmation") else ""
+            held = f", {speech.get('speech_seconds')} s of speech: to be confirmed" \
+                if detail.get("to_confirm") else ""
             return (f"said “{said.get('transcript', '')}”{confirmed} → "
-                    f"{speech.get('answer')} (confidence {speech.get('confidence')}; audio "
-                    f"SHA-256 {detail.get('sha256')})")
+                    f"{speech.get('answer')}{held} (confidence {speech.get('confidence')}; "
+                    f"audio SHA-256 {detail.get('sha256')})")
         return "no answer" + (f" ({detail['error']})" if detail.get("error") else "")
     if kind == "decision":
         return "; ".join(detail.get("reasons", []))

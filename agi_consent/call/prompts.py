@@ -19,7 +19,8 @@ from ..core.rules import normalise_code
 
 NAMES = ("consent-request", "notice", "notice-opt-out", "sorry", "consent-confirmed",
          "declined", "consent-withdrawn")
-SPEECH_NAMES = ("consent-request-speech",)  # only for languages that take spoken answers
+SPEECH_NAMES = ("consent-request-speech", "consent-confirm-speech")  # only for languages
+# that take spoken answers
 AUDIO_EXTENSIONS = ("wav", "sln16")
 REGION_LANGUAGES = {"CA-QC": "fr", "MX": "es", "ES": "es", "US-PR": "es", "DE": "de",
                     "AT": "de", "FR": "fr", "BE": "fr", "CH": "de"}

@@ -44,12 +44,16 @@ class Answer:
     engine: str = ""  # what decided, with versions: evidence of how the answer was heard
     stages: tuple = ()  # (engine, answer) of each recogniser that ran, in order
     confirmation: str = ""  # what the grammar heard when it weighed Whisper's yes
+    speech_seconds: float | None = None  # how long the caller spoke (Silero VAD; None
+    # without it): a short yes is confirmed before it counts (call/flow.py)
 
     def as_dict(self):
         return {"answer": self.answer, "transcript": self.transcript,
                 "confirmation": self.confirmation,
                 "confidence": None if self.confidence is None else round(self.confidence, 4),
                 "seconds": round(self.seconds, 2), "engine": self.engine,
+                "speech_seconds": None if self.speech_seconds is None
+                else round(self.speech_seconds, 2),
                 "stages": [list(stage) for stage in self.stages]}
 
 
@@ -231,12 +235,17 @@ class Classifier:
             self.whisper_name = f"{self.whisper.version} + judge"
 
     def classify_pcm(self, pcm):
-        seconds = len(pcm) / 2 / RATE
-        if self.vad:
-            span = self.vad.span(pcm)
-            if span is None:  # nobody spoke: no decoder can hear a yes in it
-                return Answer("unknown", "", None, seconds, "silero-vad: no speech")
-            pcm = pcm[span[0]:span[1]]
+        if not self.vad:
+            return self._classify_speech(pcm, len(pcm) / 2 / RATE)
+        span = self.vad.span(pcm)
+        if span is None:  # nobody spoke: no decoder can hear a yes in it
+            return Answer("unknown", "", None, len(pcm) / 2 / RATE, "silero-vad: no speech",
+                          speech_seconds=0.0)
+        start, end, speech_seconds = span
+        answer = self._classify_speech(pcm[start:end], len(pcm) / 2 / RATE)
+        return replace(answer, speech_seconds=speech_seconds)
+
+    def _classify_speech(self, pcm, seconds):
         if not self.whisper:
             return replace(self._grammar(pcm), seconds=seconds)  # the whole window's length
         if len(pcm) < RATE // 5:  # under 0.1 s of speech: nothing was said

@@ -28,7 +28,9 @@ class Vad:
         self.window = self.model.window_size_samples
 
     def span(self, pcm):
-        """(start, end) in bytes of 16 kHz 16-bit PCM around the speech, or None."""
+        """(start, end, seconds): bytes of 16 kHz 16-bit PCM around the speech, margins
+        included, and the seconds from its first speech window to the end of its last; or
+        None when nobody spoke."""
         self.model.reset()  # no state from the previous answer
         samples = array.array("h", pcm[:len(pcm) // 2 * 2])
         hits = []
@@ -41,4 +43,4 @@ class Vad:
             return None
         start = max(0, hits[0] - int(MARGIN_BEFORE * RATE))
         end = min(len(samples), hits[-1] + self.window + int(MARGIN_AFTER * RATE))
-        return start * 2, end * 2
+        return start * 2, end * 2, (hits[-1] + self.window - hits[0]) / RATE
