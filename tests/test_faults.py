@@ -35,9 +35,10 @@ PATHS = {  # name: (keys the caller presses or says, caller, trunk region, speec
     "silence": ([None] * 4, CA, "US-NY", False),
     "notice": ([None], TX, "US-TX", False),
     "spoken": ([None, "say:yes i agree"], CA, "US-NY", True),
+    "confirmed": ([None, "say:yes", None, "say:yes"], CA, "US-NY", True),  # a short yes
 }
 CLEAN_RESULTS = {"accept": v.GRANTED, "decline": v.DECLINED, "silence": v.NO_ANSWER,
-                 "notice": v.NOTIFIED, "spoken": v.GRANTED}
+                 "notice": v.NOTIFIED, "spoken": v.GRANTED, "confirmed": v.GRANTED}
 USAGE_520 = ("520-Invalid command syntax.  Proper usage follows:\n"
              "Usage: X\n This is not how it is used.\n520 End of proper usage.")
 
@@ -140,7 +141,7 @@ async def test_fault_at_every_step(make_server, path, fault):
     steps = seen["n"]
     assert steps >= 8
     gone = (v.HANGUP, v.ERROR) if fault in ("511", "hangup-line", "eof") else (v.ERROR,)
-    if path == "spoken":  # a failed answer window degrades to the keypad: silence there
+    if PATHS[path][3]:  # a failed answer window degrades to the keypad: silence there
         gone += (v.NO_ANSWER,)
     for at in range(1, steps + 1):
         script, seen = await place(server, path, fault, at)
