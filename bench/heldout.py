@@ -730,11 +730,10 @@ def summarise(spec, scored):
     results = scored["results"]
     speech = [r for r in results if r[2] != "non-speech"]
     cells = {"false accepts": sum(r[1] == "yes" and r[0] != "yes" for r in results)}
-    short = [r for r in results if r[1] == "yes" and short_yes(r[5])]
-    cells["confirmed"] = (sum(r[1] == "yes" and r[0] != "yes" and not short_yes(r[5])
-                              for r in results),
-                          sum(r[0] == "yes" for r in short),
-                          sum(r[1] == "yes" and r[0] == "yes" for r in results))
+    granted = [r for r in results if r[1] == "yes"]
+    cells["granted alone"] = sum(r[0] != "yes" and not short_yes(r[5]) for r in granted)
+    real = [r for r in granted if r[0] == "yes"]
+    cells["asked to confirm"] = (sum(short_yes(r[5]) for r in real), len(real))
     for condition in spec.conditions:
         subset = [r for r in speech if r[2] == condition]
         cells[condition] = (sum(r[0] == r[1] for r in subset), len(subset))
@@ -767,9 +766,9 @@ def report(spec, scores, items):
              "| false accepts | " + " | ".join(f"**{summary[e]['false accepts']}**"
                                                for e in scores) + " | 0 |",
              "| of them, granted once a short yes is confirmed (call flow) | " + " | ".join(
-                 f"**{summary[e]['confirmed'][0]}**" for e in scores) + " | 0 |",
+                 f"**{summary[e]['granted alone']}**" for e in scores) + " | 0 |",
              "| real yeses asked to confirm (under `speech.confirm_under`) | " + " | ".join(
-                 "{1}/{2}".format(*summary[e]["confirmed"]) for e in scores) + " | |"]
+                 "{}/{}".format(*summary[e]["asked to confirm"]) for e in scores) + " | |"]
     for condition in spec.conditions:
         target = "≥ 90 %" if condition == "clean" else "≥ 85 %"
         lines.append(f"| correct, {condition} | " + " | ".join(

@@ -235,15 +235,16 @@ class Classifier:
             self.whisper_name = f"{self.whisper.version} + judge"
 
     def classify_pcm(self, pcm):
+        seconds = len(pcm) / 2 / RATE
         if not self.vad:
-            return self._classify_speech(pcm, len(pcm) / 2 / RATE)
+            return self._classify_speech(pcm, seconds)
         span = self.vad.span(pcm)
         if span is None:  # nobody spoke: no decoder can hear a yes in it
-            return Answer("unknown", "", None, len(pcm) / 2 / RATE, "silero-vad: no speech",
+            return Answer("unknown", "", None, seconds, "silero-vad: no speech",
                           speech_seconds=0.0)
         start, end, speech_seconds = span
-        answer = self._classify_speech(pcm[start:end], len(pcm) / 2 / RATE)
-        return replace(answer, speech_seconds=speech_seconds)
+        return replace(self._classify_speech(pcm[start:end], seconds),
+                       speech_seconds=speech_seconds)
 
     def _classify_speech(self, pcm, seconds):
         if not self.whisper:
