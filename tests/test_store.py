@@ -162,6 +162,32 @@ def test_one_call_twice_in_a_batch_applies_its_rows_in_order(db_path):
     assert store.get_call(db, "other")["result"] == "granted"
 
 
+def test_a_large_batch_stores_every_row_and_personal_value_exactly(db_path):
+    """Rows go many to a statement, in chunks of power-of-two sizes: an odd-sized batch of
+    calls larger than a chunk keeps every event, personal value (a NUL in it included) and
+    calls column, and the chain verifies."""
+    from agi_consent.store import audit
+    logs = []
+    for n in range(ledger.LARGEST_CHUNK + 23):
+        log = CallLog(None, f"call-{n}")
+        log.event("call-start", transport="test", personal={"caller_id": f"+1212555{n:04d}\x00x"})
+        log.event("consent-result", result="granted" if n % 2 else "declined")
+        log.event("call-end", result="granted" if n % 2 else "declined", recording="")
+        logs.append(log)
+    writer = ledger.Writer(db_path)
+    assert writer.write([(log.call_id, log.pending, log.seq) for log in logs]) == \
+        [None] * len(logs)
+    writer.close()
+    db = store.open_db(db_path)
+    assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 3 * len(logs)
+    assert store.get_call(db, "call-7")["result"] == "granted"
+    assert store.get_call(db, "call-150")["result"] == "declined"
+    assert store.get_call(db, "call-150")["caller_id"] == "+12125550150\x00x"
+    report = audit.verify(db_path)
+    assert report.ok, report.problems
+    assert (report.rows, report.calls) == (3 * len(logs), len(logs))
+
+
 def test_event_times_are_iso_utc_milliseconds_as_datetime_gives_them():
     from datetime import UTC, datetime
 

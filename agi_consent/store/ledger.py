@@ -63,9 +63,6 @@ def connect(path, busy_seconds=BUSY_SECONDS):
     return connection
 
 
-INSERT_EVENT = ("INSERT INTO events (id, call_id, seq, at, kind, detail, hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)")
-INSERT_PERSONAL = "INSERT INTO personal (call_id, seq, name, value, salt) VALUES (?, ?, ?, ?, ?)"
 CALL_ROWS = "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM events WHERE call_id = ?"
 CALLS_ROWS = ("SELECT call_id, COUNT(*), MAX(seq) FROM events WHERE call_id IN ({}) "
               "GROUP BY call_id")
@@ -118,7 +115,12 @@ class _Isolate(Exception):
 
 
 class Rows:
-    """Sealed rows of several calls, stored with one statement per table and column set."""
+    """Sealed rows of several calls, stored with one statement per table and column set.
+
+    Many rows go in one statement (`VALUES (…), (…)`): one sqlite3 step for a chunk of
+    rows. `executemany` steps once per row and drops the GIL at every step; with the event
+    loop waiting for it each time, those hand-overs cost the server more CPU than the rows
+    themselves (bench/RESULTS.md)."""
 
     def __init__(self):
         self.events, self.personal, self.starts, self.updates = [], [], {}, {}
@@ -136,16 +138,52 @@ class Rows:
     def store(self, connection):
         """Raises _Isolate when a call has no row to update (its call-start never landed)."""
         for names, values in self.starts.items():
-            connection.executemany(f"INSERT INTO calls (id, {', '.join(names)}) VALUES "
-                                   f"(?, {', '.join('?' for _ in names)})", values)
-        connection.executemany(INSERT_EVENT, self.events)
-        connection.executemany(INSERT_PERSONAL, self.personal)
+            _insert(connection, "calls", ("id", *names), values)
+        _insert(connection, "events", EVENT_COLUMNS, self.events)
+        _insert(connection, "personal", PERSONAL_COLUMNS, self.personal)
         for names, values in self.updates.items():
-            cursor = connection.executemany(
-                f"UPDATE calls SET {', '.join(f'{name} = ?' for name in names)} WHERE id = ?",
-                values)
-            if cursor.rowcount != len(values):
+            if _update_calls(connection, names, values) != len(values):
                 raise _Isolate("a call has no row to update")
+
+
+EVENT_COLUMNS = ("id", "call_id", "seq", "at", "kind", "detail", "hash")
+PERSONAL_COLUMNS = ("call_id", "seq", "name", "value", "salt")
+LARGEST_CHUNK = 128  # rows per statement: 7 columns stay far below SQLite's 32,766 variables
+
+
+def _chunks(values):
+    """Slices of power-of-two lengths, largest first: few distinct statements, so each is
+    prepared once and then found in the connection's statement cache."""
+    start, size = 0, LARGEST_CHUNK
+    while start < len(values):
+        while size > len(values) - start:
+            size //= 2
+        yield values[start:start + size]
+        start += size
+
+
+def _rows_sql(count, width):
+    row = "(" + ", ".join("?" * width) + ")"
+    return ", ".join([row] * count)
+
+
+def _insert(connection, table, names, values):
+    for chunk in _chunks(values):
+        connection.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+                           f"{_rows_sql(len(chunk), len(names))}",
+                           [value for row in chunk for value in row])
+
+
+def _update_calls(connection, names, values):
+    """Each row is [*new values, call id]; returns how many calls rows were updated."""
+    setting = ", ".join(f"{name} = new.column{n}" for n, name in enumerate(names, 1))
+    updated = 0
+    for chunk in _chunks(values):
+        updated += connection.execute(
+            f"UPDATE calls SET {setting} FROM (VALUES {_rows_sql(len(chunk), len(names) + 1)})"
+            f" AS new WHERE calls.id = new.column{len(names) + 1}",
+            [value for row in chunk for value in row]).rowcount
+    return updated
 
 
 class Writer:
