@@ -118,9 +118,9 @@ class Rows:
     """Sealed rows of several calls, stored with one statement per table and column set.
 
     Many rows go in one statement (`VALUES (…), (…)`): one sqlite3 step for a chunk of
-    rows. `executemany` steps once per row and drops the GIL at every step; with the event
-    loop waiting for it each time, those hand-overs cost the server more CPU than the rows
-    themselves (bench/RESULTS.md)."""
+    rows. `executemany` steps once per row and drops the GIL at every step, handing it to
+    the event loop and waiting to get it back (6.6 context switches of the writer per call
+    at 50 concurrent calls; 1.9–3.0 this way), and binds each row at 4.1 µs against 2.6."""
 
     def __init__(self):
         self.events, self.personal, self.starts, self.updates = [], [], {}, {}
