@@ -198,3 +198,19 @@ def test_event_times_are_iso_utc_milliseconds_as_datetime_gives_them():
     assert stamp == datetime.fromisoformat(stamp).isoformat(timespec="milliseconds")
     assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= \
         datetime.fromisoformat(stamp) <= after
+
+
+def test_call_ids_are_time_ordered_uuid7():
+    """New calls land at the right edge of the log's indexes: IDs sort by creation time."""
+    import time
+    import uuid
+
+    from agi_consent.call.calllog import new_call_id
+    earlier = new_call_id()
+    time.sleep(0.002)
+    ids = [new_call_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(earlier < later for later in ids)
+    parsed = uuid.UUID(earlier)
+    assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+    assert abs((parsed.int >> 80) / 1000 - time.time()) < 5

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,7 +19,7 @@ from .. import __version__
 from ..config import local_path
 from ..core import contract as c
 from ..core.decision import ALL_PARTY, UNKNOWN
-from .calllog import CallLog
+from .calllog import CallLog, new_call_id
 from .channel import Barge, ChannelError, Hangup
 from .prompts import PromptMissing, choose_language, resolve, sha256_file
 from .request import BadRequest, positional_args, read_request
@@ -376,7 +375,7 @@ async def consent_flow(call):
 
 async def run_guarded(channel, services, call_id=None, peer="", problem=None):
     """Run one call through the flow; the single place where failures end fail-closed."""
-    call = Call(channel, services, CallLog(services.ledger, call_id or str(uuid.uuid4())),
+    call = Call(channel, services, CallLog(services.ledger, call_id or new_call_id()),
                 peer=peer, problem=problem)
     try:
         return await consent_flow(call)
