@@ -284,13 +284,16 @@ def log_throughput(work, calls=500, events_per_call=40):
             "expected": calls * events_per_call}
 
 
-def report(fast, classic_start, fresh, warm, ledger, evidence_lines, retention_lines,
-           speech_lines, heldout_lines):
-    lines = ["# Benchmarks", "", f"Command: `make bench` (= `{Path(sys.executable).name} -m "
-             "bench.run`), written by bench/run.py.", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-             f"{platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-             "", "## FastAGI: agi-consent serve vs a bare asyncio server, same command script",
+def header():
+    return ["# Benchmarks", "", f"Command: `make bench` (= `{Path(sys.executable).name} -m "
+            "bench.run`), written by bench/run.py.", "",
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+            ""]
+
+
+def fastagi_lines(fast):
+    lines = ["## FastAGI: agi-consent serve vs a bare asyncio server, same command script",
              "", "Each simulated call: environment, then replies to ANSWER, the consent prompt "
              "(caller presses 1), MixMonitor with an ID, the two checks that the recorder is "
              "attached, 5 variables, the confirmation prompt. Ours commits the consent log "
@@ -310,32 +313,56 @@ def report(fast, classic_start, fresh, warm, ledger, evidence_lines, retention_l
                          f"{result['loop_cpu_ms_per_flow']:.2f} / "
                          f"{result['cpu_ms_per_flow'] - result['loop_cpu_ms_per_flow']:.2f} | "
                          f"{result['load_cpu_ms_per_flow']:.2f} |")
-    lines += ["", f"\"before the chain\" is this server at commit {BEFORE_CHAIN}, run from a git "
-              "worktree beside it: the chain's cost, side by side. \"ours, log writes "
-              "skipped\" is this server with every log commit returning at once "
-              "(bench/unlogged_server.py, a diagnostic, never a way to run it): the ceiling of "
-              "its event loop alone. The event loop runs in the server's main thread; the "
-              "other threads are, in ours, chiefly the consent-log writer (both need the one "
-              "GIL, so their times add up rather than overlap). The load generator shares the "
-              "machine's cores. "
-              "Targets: ratio ≥ 0.5 at 50 concurrent calls with durable commits (DESIGN: "
-              "≥ 0.7); p99 to first prompt at 500 ≤ 2× bare.", "",
-              "## Classic AGI (agi-consent-agi)", "",
-              f"Process start to first AGI command: median {classic_start['median_ms']:.0f} ms, "
-              f"max {classic_start['max_ms']:.0f} ms over {classic_start['runs']} runs; peak "
-              f"RSS {classic_start['peak_rss_mb']:.1f} MB. Target ≤ 150 ms, ≤ 60 MB.", "",
-              "## Decision", "",
-              f"`agi-consent decide` in a fresh process: median {fresh['median_ms']:.0f} ms, "
-              f"peak RSS {fresh['peak_rss_mb']:.1f} MB (includes click).",
-              f"Warm process: {warm:,.0f} decisions/s (number parsing included).", "",
-              "## Consent log", "",
-              f"{ledger['events_per_s']:,.0f} events/s committed from 500 concurrent calls "
-              "(each queues 40 steps and awaits two commit barriers) through the writer thread; "
-              f" {ledger['stored']} of {ledger['expected']} events stored. "
-              "Target ≥ 10,000 events/s, nothing lost.", "", *evidence_lines, *retention_lines,
-              *speech_lines, *heldout_lines]
+    return lines + ["", f"\"before the chain\" is this server at commit {BEFORE_CHAIN}, run "
+                    "from a git worktree beside it: the chain's cost, side by side. \"ours, log "
+                    "writes skipped\" is this server with every log commit returning at once "
+                    "(bench/unlogged_server.py, a diagnostic, never a way to run it): the ceiling "
+                    "of its event loop alone. The event loop runs in the server's main thread; "
+                    "the other threads are, in ours, chiefly the consent-log writer (both need "
+                    "the one GIL, so their times add up rather than overlap). The load generator "
+                    "shares the machine's cores. Targets: ratio ≥ 0.5 at 50 concurrent calls with "
+                    "durable commits (DESIGN: ≥ 0.7); p99 to first prompt at 500 ≤ 2× bare.", ""]
+
+
+def report(fast, classic_start, fresh, warm, ledger, evidence_lines, retention_lines,
+           speech_lines, heldout_lines):
+    lines = [*header(), *fastagi_lines(fast),
+             "## Classic AGI (agi-consent-agi)", "",
+             f"Process start to first AGI command: median {classic_start['median_ms']:.0f} ms, "
+             f"max {classic_start['max_ms']:.0f} ms over {classic_start['runs']} runs; peak "
+             f"RSS {classic_start['peak_rss_mb']:.1f} MB. Target ≤ 150 ms, ≤ 60 MB.", "",
+             "## Decision", "",
+             f"`agi-consent decide` in a fresh process: median {fresh['median_ms']:.0f} ms, "
+             f"peak RSS {fresh['peak_rss_mb']:.1f} MB (includes click).",
+             f"Warm process: {warm:,.0f} decisions/s (number parsing included).", "",
+             "## Consent log", "",
+             f"{ledger['events_per_s']:,.0f} events/s committed from 500 concurrent calls "
+             "(each queues 40 steps and awaits two commit barriers) through the writer thread; "
+             f" {ledger['stored']} of {ledger['expected']} events stored. "
+             "Target ≥ 10,000 events/s, nothing lost.", "", *evidence_lines, *retention_lines,
+             *speech_lines, *heldout_lines]
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
+
+
+def rerun_fastagi():
+    """`python -m bench.run fastagi`: only the FastAGI table, put in place in RESULTS.md
+    (about 5 minutes, against the hour of a full run); the header says which part is newer."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
+    with tempfile.TemporaryDirectory() as work:
+        fast = fastagi(work)
+    text = RESULTS.read_text()
+    stamp = (f"The FastAGI table was rerun at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+             " with `python -m bench.run fastagi`; the rest is from the run dated above.")
+    lines = text.splitlines()
+    machine = next(n for n, line in enumerate(lines) if line.startswith("Machine:"))
+    if lines[machine + 1].startswith("The FastAGI table was rerun"):
+        del lines[machine + 1]
+    lines.insert(machine + 1, stamp)
+    text = "\n".join(lines)
+    start, end = text.index("## FastAGI"), text.index("## Classic AGI")
+    RESULTS.write_text(text[:start] + "\n".join(fastagi_lines(fast)) + text[end:])
+    print("\n".join(fastagi_lines(fast)))
 
 
 def main():
@@ -355,4 +382,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    rerun_fastagi() if sys.argv[1:] == ["fastagi"] else main()
