@@ -119,11 +119,12 @@ def _manifest(path, version):
 
 @lru_cache(maxsize=1024)
 def _fingerprint(stem, wav_version, text_version, sln16_version=None):
-    """Hashes, length and text of a prompt without a version file, cached per file version
-    (a replaced file has a new size/mtime/inode), so a live call does not re-read audio."""
+    """Hashes, length, text and version digest of a prompt without a version file, cached
+    per file version (a replaced file has a new size/mtime/inode), so a live call does not
+    re-read audio."""
     files = {fmt: sha256_file(f"{stem}.{fmt}") for fmt in FORMATS
              if os.path.exists(f"{stem}.{fmt}")}
-    return files, _seconds(stem + ".wav"), _read_text(stem + ".txt")
+    return files, _seconds(stem + ".wav"), _read_text(stem + ".txt"), version_digest(files)
 
 
 def _version(path):
@@ -142,10 +143,11 @@ def _seconds(path):
         raise PromptMissing(f"{path} is not a readable WAV file; re-import the prompt")
 
 
-def fingerprint(stem):
-    """(hashes by format, seconds, text) of the plain files at `stem`, a local path."""
-    return _fingerprint(stem, _version(stem + ".wav"), _version(stem + ".txt"),
-                        _version(stem + ".sln16"))
+def fingerprint(stem, wav_version=None):
+    """(hashes by format, seconds, text, version digest) of the plain files at `stem`, a
+    local path; `wav_version` when the caller has just read it."""
+    return _fingerprint(stem, wav_version or _version(stem + ".wav"),
+                        _version(stem + ".txt"), _version(stem + ".sln16"))
 
 
 def _read_text(path):
@@ -161,13 +163,14 @@ def resolve(config, name, language, region=None):
     if name not in NAMES + SPEECH_NAMES or not valid_language(language):
         raise PromptMissing(f"invalid prompt name or language: {name!r}, {language!r}")
     base = config.prompts.directory.rstrip("/")
-    if not os.path.isdir(local_path(config, base)):
-        # Asterisk's files are out of our sight: play the language default, unhashed.
-        return Prompt(name, language, None, f"{base}/{language}/{name}", None, None)
+    # Every lookup asks the files themselves (an admin's swap counts from the next call),
+    # with as few stats as that takes: one for a region folder that does not exist.
     for folder in region_chain(region):
         directory = f"{base}/{language}/{folder}" if folder else f"{base}/{language}"
         stem = f"{directory}/{name}"
         local = local_path(config, stem)
+        if folder and not os.path.isdir(local_path(config, directory)):
+            continue
         manifest_version = _version(local + ".version")
         if manifest_version:  # play the immutable copy: a swap mid-call cannot change it
             digest, files, text, seconds = _manifest(local + ".version", manifest_version)
@@ -175,8 +178,11 @@ def resolve(config, name, language, region=None):
                           files.get("wav"), text, seconds, files, digest)
         wav_version = _version(local + ".wav")
         if wav_version:
-            files, seconds, text = fingerprint(local)
+            files, seconds, text, digest = fingerprint(local, wav_version)
             return Prompt(name, language, folder, stem, files.get("wav"), text, seconds,
-                          files, version_digest(files))
+                          files, digest)
+    if not os.path.isdir(local_path(config, base)):
+        # Asterisk's files are out of our sight: play the language default, unhashed.
+        return Prompt(name, language, None, f"{base}/{language}/{name}", None, None)
     raise PromptMissing(f"no '{name}' prompt for language {language} under {base}; "
                         "run 'make prompts' or import one")
