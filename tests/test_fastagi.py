@@ -1,6 +1,7 @@
 """The FastAGI server against a fake Asterisk over real sockets: every defect it must survive."""
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -237,3 +238,112 @@ async def test_sigterm_on_the_real_process_fails_in_flight_calls_closed(make_con
     assert not any(b"MixMonitor" in line for line in seen)
     row = db_rows(config)[0]
     assert row["result"] == "error" and "shutting down" in row["error"]
+
+
+async def raw_session(server, data):
+    """Send `data` as a client would, then read until the server closes: what it sent."""
+    reader, writer = await asyncio.open_connection(*server.address)
+    try:
+        writer.write(data)
+        await writer.drain()
+    except ConnectionError:
+        pass
+    try:
+        received = await asyncio.wait_for(reader.read(), 5)
+    except ConnectionResetError:  # closed with our data unread: the kernel resets
+        received = b""
+    writer.close()
+    return received
+
+
+def calls_in_log(config):
+    from agi_consent.store import schema as store
+    return len(store.recent_calls(store.open_db(config.database), 1000))
+
+
+async def test_an_environment_of_too_many_lines_is_dropped_unlogged(server):
+    lines = b"".join(b"agi_x%d: y\n" % n for n in range(200)) + b"\n"
+    assert await raw_session(server, lines) == b""  # closed, nothing asked
+    assert calls_in_log(server.config) == 0
+    script = await peer(server, ["1"]).call(["region=US-NY"])  # the next call is served
+    assert script.variables[v.RESULT] == "granted"
+
+
+async def test_a_client_flooding_lines_is_bounded_and_dropped(server):
+    """Megabytes of short lines with no end to the environment: the server stops reading
+    past its queue bound, drops the session, and keeps serving."""
+    flood = b"agi_x: y\n" * 200_000
+    assert await raw_session(server, flood) == b""
+    script = await peer(server, ["2"]).call(["region=US-NY"])
+    assert script.variables[v.RESULT] == "declined"
+
+
+async def test_a_reply_line_over_the_limit_breaks_the_session_cleanly(server, db_rows):
+    def replies(words, script):
+        return "200 result=0 (" + "x" * 5000 + ")" if words[0] == "ANSWER" else None
+    script = await peer(server, ["1"]).call(["region=US-NY"], replies)
+    assert not script.mixmonitor and [c[0] for c in script.commands] == ["ANSWER"]
+    (call,) = db_rows(server.config)
+    assert call["result"] == "error" and "oversize reply to ANSWER" in call["error"]
+
+
+async def test_the_session_cap_refuses_calls_and_recovers(make_config, caplog):
+    config = make_config(server={"max_sessions": 2, "env_timeout": 1.0})
+    ledger = ThreadedLedger(config.database)
+    instance = FastAgiServer(Services(config, Engine(config), ledger, "fastagi"), config.server)
+    instance.address = await instance.start()
+    try:
+        idle = [await asyncio.open_connection(*instance.address) for _ in range(2)]
+        await asyncio.sleep(0.1)
+        assert await raw_session(instance, b"") == b""  # the third is closed at once
+        assert "session cap reached (server.max_sessions = 2)" in caplog.text
+        for _, writer in idle:
+            writer.close()
+        await asyncio.sleep(0.2)
+        script = await peer(instance, ["1"]).call(["region=US-NY"])
+        assert script.variables[v.RESULT] == "granted"
+        assert "accepting calls again after refusing 1 at the cap" in caplog.text
+    finally:
+        await instance.shutdown(grace=1)
+        ledger.close()
+
+
+async def test_a_peer_outside_allowed_peers_is_refused(make_config, caplog):
+    config = make_config(server={"allowed_peers": ["10.0.0.0/8"]})
+    ledger = ThreadedLedger(config.database)
+    instance = FastAgiServer(Services(config, Engine(config), ledger, "fastagi"), config.server)
+    instance.address = await instance.start()
+    try:
+        with contextlib.suppress(ConnectionResetError):  # closed before our env was read
+            script = await peer(instance, ["1"]).call(["region=US-NY"])
+            assert script.commands == []
+        assert calls_in_log(config) == 0
+        assert "refused FastAGI client 127.0.0.1: not in server.allowed_peers" in caplog.text
+    finally:
+        await instance.shutdown(grace=1)
+        ledger.close()
+
+
+async def test_the_shared_secret_is_required_when_set(make_config, tmp_path):
+    secret = tmp_path / "agi.secret"
+    secret.write_text("c0rrect-h0rse\n")
+    secret.chmod(0o600)
+    config = make_config(server={"secret_file": str(secret)})
+    ledger = ThreadedLedger(config.database)
+    instance = FastAgiServer(Services(config, Engine(config), ledger, "fastagi"), config.server)
+    instance.address = await instance.start()
+    try:
+        for script_name in ("consent", "consent?secret=wrong"):
+            script = await AsteriskPeer(*instance.address, Script(keys=["1"]),
+                                        env={"agi_callerid": CA},
+                                        script_name=script_name).call(["region=US-NY"])
+            assert script.variables == {v.RESULT: "error"} and not script.mixmonitor
+        assert calls_in_log(config) == 0
+        script = await AsteriskPeer(*instance.address, Script(keys=["1"]),
+                                    env={"agi_callerid": CA},
+                                    script_name="consent?secret=c0rrect-h0rse").call(
+                                        ["region=US-NY"])
+        assert script.variables[v.RESULT] == "granted"
+    finally:
+        await instance.shutdown(grace=1)
+        ledger.close()

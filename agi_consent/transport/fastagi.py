@@ -23,9 +23,9 @@ from ..call.channel import ChannelError, Hangup
 from ..call.flow import run_guarded
 from ..core import contract as v
 from .agi_channel import AgiChannel
+from .link import Link
 from .wire import (
     MAX_ENV_LINES,
-    MAX_LINE,
     MAX_REPLY_LINES,
     is_out_of_band,
     parse_env,
@@ -38,13 +38,13 @@ log = logging.getLogger("agi_consent.fastagi")
 BACKLOG = 4096  # a burst of calls waits in the kernel, not in SYN retransmits
 
 
-async def read_env(reader, timeout):
+async def read_env(link, timeout):
     """The environment block's lines, or None for a client that closed, stalled, or sent
     an oversize line or block."""
     async def read():
         lines = []
         while len(lines) <= MAX_ENV_LINES:
-            line = await reader.readline()
+            line = await link.readline()
             if not line.endswith(b"\n"):
                 return None  # EOF before the blank line: a health check or port scan
             text = line.decode("utf-8", "replace").strip()
@@ -70,8 +70,8 @@ class Connection:
     itself on to the current one; replies, which come in milliseconds, only set a float.
     """
 
-    def __init__(self, reader, writer):
-        self.reader, self.writer = reader, writer
+    def __init__(self, link):
+        self.link = link
         self.busy = False
         self.broken = None  # after a timeout a late reply would desynchronise us: stop
         self.deadline = None  # loop time by which the command in flight must be answered
@@ -87,8 +87,7 @@ class Connection:
         self.busy = True
         self._arm(timeout)
         try:
-            self.writer.write(line.encode())
-            await self.writer.drain()
+            await self.link.write(line.encode())
             return await self._reply()
         except asyncio.CancelledError:
             if self.expired and self.task.uncancel() == 0:  # our deadline, not a shutdown
@@ -126,7 +125,7 @@ class Connection:
     async def _reply(self):
         lines = []
         while not lines or not reply_complete(lines):
-            raw = await self.reader.readline()
+            raw = await self.link.readline()
             if not raw.endswith(b"\n"):
                 self.broken = "Asterisk closed the connection"
                 raise Hangup(self.broken)
@@ -143,8 +142,7 @@ class Connection:
         if self.timer:
             self.timer.cancel()
         with contextlib.suppress(Exception):
-            self.writer.close()
-            await self.writer.wait_closed()
+            await self.link.close()
 
 
 def allowed(peer_host, networks):
@@ -169,19 +167,19 @@ class FastAgiServer:
         self.server = None
 
     async def start(self):
-        self.server = await asyncio.start_server(self._handle, self.settings.host,
-                                                 self.settings.port, limit=MAX_LINE,
-                                                 backlog=BACKLOG)
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: Link(self._handle), self.settings.host,
+                                               self.settings.port, backlog=BACKLOG)
         return self.server.sockets[0].getsockname()[:2]
 
-    async def _handle(self, reader, writer):
-        peer = writer.get_extra_info("peername") or ("?", 0)
+    async def _handle(self, link):
+        peer = link.peer()
         if not self._admit(peer):
-            await Connection(reader, writer).close()
+            await Connection(link).close()
             return
         task = asyncio.current_task()
         self.active.add(task)
-        connection = Connection(reader, writer)
+        connection = Connection(link)
         try:
             await self._session(connection, f"{peer[0]}:{peer[1]}")
         except asyncio.CancelledError:
@@ -207,7 +205,7 @@ class FastAgiServer:
         return True
 
     async def _session(self, connection, peer):
-        lines = await read_env(connection.reader, self.settings.env_timeout)
+        lines = await read_env(connection.link, self.settings.env_timeout)
         if lines is None:
             return
         env, problem = parse_env(lines)
