@@ -22,11 +22,15 @@ class NotCanonical(ValueError):
     pass
 
 
+# what json.dumps(value, sort_keys=True, …) builds on every call, built once
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            allow_nan=False)
+
+
 def canonical(value):
     """Canonical JSON text of a value (what is hashed and what is stored)."""
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)
+        return _ENCODER.encode(value)
     except ValueError as error:
         raise NotCanonical(str(error))
 

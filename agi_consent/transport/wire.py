@@ -41,7 +41,9 @@ def quote(value):
     res_agi.c's parse_args treats `"` as grouping and `\\` as escaping the next character; a
     newline would end the command, so it can never reach the wire.
     """
-    text = _CONTROL.sub("", str(value))
+    text = str(value)
+    if not text.isprintable():  # a control character is never printable; most text is
+        text = _CONTROL.sub("", text)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -93,16 +95,25 @@ def reply_complete(lines):
     return not lines[0].startswith("520-") or lines[-1].startswith("520 ")
 
 
+_PARSED = {}  # reply line → Reply, for the few replies without data that Asterisk repeats
+_PARSED_LIMIT = 512
+
+
 def parse_reply(lines):
     """Parse one complete reply (see reply_complete) into a Reply; raise Hangup or ChannelError."""
     line = lines[0].rstrip("\r\n")
+    if line in _PARSED:
+        return _PARSED[line]
     if line.startswith("200 "):
         match = _REPLY.match(line)
         if not match:
             raise ChannelError(f"unreadable AGI reply: {line[:80]!r}")
         endpos = match.group("endpos")
-        return Reply(match.group("result"), match.group("data"),
-                     int(endpos) if endpos is not None else None)
+        reply = Reply(match.group("result"), match.group("data"),
+                      int(endpos) if endpos is not None else None)
+        if reply.data is None and len(_PARSED) < _PARSED_LIMIT:  # Reply is immutable
+            _PARSED[line] = reply
+        return reply
     if line.startswith("511"):
         raise Hangup("command not permitted on a dead channel")
     if line.startswith("510"):
