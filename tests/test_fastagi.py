@@ -17,17 +17,23 @@ from lab.fakes import AsteriskPeer, Script, split_command
 CA = "+14155550123"
 
 
-@pytest.fixture
-async def server(make_config):
-    config = make_config()
+@contextlib.asynccontextmanager
+async def serving(config):
+    """A FastAGI server on its own log, listening; `.address` and `.config` set."""
     ledger = ThreadedLedger(config.database)
     instance = FastAgiServer(Services(config, Engine(config), ledger, "fastagi"), config.server)
-    host, port = await instance.start()
-    instance.address = (host, port)
-    instance.config = config
-    yield instance
-    await instance.shutdown(grace=1)
-    ledger.close()
+    instance.address, instance.config = await instance.start(), config
+    try:
+        yield instance
+    finally:
+        await instance.shutdown(grace=1)
+        ledger.close()
+
+
+@pytest.fixture
+async def server(make_config):
+    async with serving(make_config()) as instance:
+        yield instance
 
 
 def peer(server, keys=(), **env):
@@ -288,11 +294,7 @@ async def test_a_reply_line_over_the_limit_breaks_the_session_cleanly(server, db
 
 
 async def test_the_session_cap_refuses_calls_and_recovers(make_config, caplog):
-    config = make_config(server={"max_sessions": 2, "env_timeout": 1.0})
-    ledger = ThreadedLedger(config.database)
-    instance = FastAgiServer(Services(config, Engine(config), ledger, "fastagi"), config.server)
-    instance.address = await instance.start()
-    try:
+    async with serving(make_config(server={"max_sessions": 2, "env_timeout": 1.0})) as instance:
         idle = [await asyncio.open_connection(*instance.address) for _ in range(2)]
         await asyncio.sleep(0.1)
         assert await raw_session(instance, b"") == b""  # the third is closed at once
@@ -303,47 +305,30 @@ async def test_the_session_cap_refuses_calls_and_recovers(make_config, caplog):
         script = await peer(instance, ["1"]).call(["region=US-NY"])
         assert script.variables[v.RESULT] == "granted"
         assert "accepting calls again after refusing 1 at the cap" in caplog.text
-    finally:
-        await instance.shutdown(grace=1)
-        ledger.close()
 
 
 async def test_a_peer_outside_allowed_peers_is_refused(make_config, caplog):
-    config = make_config(server={"allowed_peers": ["10.0.0.0/8"]})
-    ledger = ThreadedLedger(config.database)
-    instance = FastAgiServer(Services(config, Engine(config), ledger, "fastagi"), config.server)
-    instance.address = await instance.start()
-    try:
+    async with serving(make_config(server={"allowed_peers": ["10.0.0.0/8"]})) as instance:
         with contextlib.suppress(ConnectionResetError):  # closed before our env was read
             script = await peer(instance, ["1"]).call(["region=US-NY"])
             assert script.commands == []
-        assert calls_in_log(config) == 0
+        assert calls_in_log(instance.config) == 0
         assert "refused FastAGI client 127.0.0.1: not in server.allowed_peers" in caplog.text
-    finally:
-        await instance.shutdown(grace=1)
-        ledger.close()
 
 
 async def test_the_shared_secret_is_required_when_set(make_config, tmp_path):
     secret = tmp_path / "agi.secret"
     secret.write_text("c0rrect-h0rse\n")
     secret.chmod(0o600)
-    config = make_config(server={"secret_file": str(secret)})
-    ledger = ThreadedLedger(config.database)
-    instance = FastAgiServer(Services(config, Engine(config), ledger, "fastagi"), config.server)
-    instance.address = await instance.start()
-    try:
+    async with serving(make_config(server={"secret_file": str(secret)})) as instance:
         for script_name in ("consent", "consent?secret=wrong"):
             script = await AsteriskPeer(*instance.address, Script(keys=["1"]),
                                         env={"agi_callerid": CA},
                                         script_name=script_name).call(["region=US-NY"])
             assert script.variables == {v.RESULT: "error"} and not script.mixmonitor
-        assert calls_in_log(config) == 0
+        assert calls_in_log(instance.config) == 0
         script = await AsteriskPeer(*instance.address, Script(keys=["1"]),
                                     env={"agi_callerid": CA},
                                     script_name="consent?secret=c0rrect-h0rse").call(
                                         ["region=US-NY"])
         assert script.variables[v.RESULT] == "granted"
-    finally:
-        await instance.shutdown(grace=1)
-        ledger.close()
