@@ -175,7 +175,7 @@ class FastAgiServer:
     async def _handle(self, link):
         peer = link.peer()
         if not self._admit(peer):
-            await Connection(link).close()
+            await link.close()
             return
         task = asyncio.current_task()
         self.active.add(task)
