@@ -21,6 +21,7 @@ def serve(ctx, host, port, grace, check):
     """Run the FastAGI server (route /consent) until SIGTERM."""
     import asyncio
     import dataclasses
+    import gc
     import logging
 
     from .. import services as services_module
@@ -46,6 +47,12 @@ def serve(ctx, host, port, grace, check):
         services = services_module.build(config, "fastagi")
     except (services_module.SetupError, LogUnavailable) as error:
         raise BadInput(str(error))
+    # What start-up loaded (rules, numbering metadata, modules) lives as long as the
+    # server: kept out of the cyclic collector, and collections spaced out, the collector
+    # costs a few per cent of the event loop under load instead of about five.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20000, 20, 100)
     try:
         asyncio.run(serve_forever(services, settings, grace))
     except OSError as error:
