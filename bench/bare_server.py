@@ -7,6 +7,7 @@ import sys
 SCRIPT = [
     'ANSWER\n',
     'STREAM FILE "/prompts/en/consent-request" "12"\n',
+    'GET VARIABLE "CHANNEL(audiowriteformat)"\n',  # the key cut the prompt: at what rate?
     'EXEC "MixMonitor" "/recordings/call.wav,i(CONSENT_MIXMON_ID)"\n',
     'GET VARIABLE "CONSENT_MIXMON_ID"\n',
     'GET VARIABLE "MIXMONITOR(0x55aa0001,filename)"\n',

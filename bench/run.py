@@ -295,7 +295,8 @@ def header():
 def fastagi_lines(fast):
     lines = ["## FastAGI: agi-consent serve vs a bare asyncio server, same command script",
              "", "Each simulated call: environment, then replies to ANSWER, the consent prompt "
-             "(caller presses 1), MixMonitor with an ID, the two checks that the recorder is "
+             "(caller presses 1), the channel's audio format (the key cut the prompt: at what "
+             "rate was it heard), MixMonitor with an ID, the two checks that the recorder is "
              "attached, 5 variables, the confirmation prompt. Ours commits the consent log "
              "durably (synchronous=FULL) twice per call before replying on: the consent with "
              "the recording request, and the call's end. Both servers in their own process, "

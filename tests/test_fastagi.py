@@ -332,3 +332,21 @@ async def test_the_shared_secret_is_required_when_set(make_config, tmp_path):
                                     script_name="consent?secret=c0rrect-h0rse").call(
                                         ["region=US-NY"])
         assert script.variables[v.RESULT] == "granted"
+
+
+
+def _shape(words):
+    """A command without its paths and values: ANSWER, STREAM FILE, GET VARIABLE CHANNEL…"""
+    if words[:2] == ["GET", "VARIABLE"]:
+        return f"GET VARIABLE {words[2].split('(')[0]}"
+    return " ".join(words[:1] if words[0] in ("ANSWER", "EXEC") else words[:2])
+
+
+async def test_the_benchmark_yardstick_sends_what_a_granted_call_sends(server):
+    """bench/bare_server.py must run the command script of the benchmark's call (key 1 during
+    the prompt), or the throughput ratio compares unlike work."""
+    from bench.bare_server import SCRIPT
+    sent = []
+    await peer(server, ["1"]).call(["region=US-NY"],
+                                   lambda words, script: sent.append(_shape(words)))
+    assert sent == [_shape(split_command(line)) for line in SCRIPT]
