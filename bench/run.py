@@ -325,62 +325,73 @@ def fastagi_lines(fast):
                     "durable commits (DESIGN: ≥ 0.7); p99 to first prompt at 500 ≤ 2× bare.", ""]
 
 
-def report(fast, classic_start, fresh, warm, ledger, evidence_lines, retention_lines,
-           speech_lines, heldout_lines):
-    lines = [*header(), *fastagi_lines(fast),
-             "## Classic AGI (agi-consent-agi)", "",
-             f"Process start to first AGI command: median {classic_start['median_ms']:.0f} ms, "
-             f"max {classic_start['max_ms']:.0f} ms over {classic_start['runs']} runs; peak "
-             f"RSS {classic_start['peak_rss_mb']:.1f} MB. Target ≤ 150 ms, ≤ 60 MB.", "",
-             "## Decision", "",
-             f"`agi-consent decide` in a fresh process: median {fresh['median_ms']:.0f} ms, "
-             f"peak RSS {fresh['peak_rss_mb']:.1f} MB (includes click).",
-             f"Warm process: {warm:,.0f} decisions/s (number parsing included).", "",
-             "## Consent log", "",
-             f"{ledger['events_per_s']:,.0f} events/s committed from 500 concurrent calls "
-             "(each queues 40 steps and awaits two commit barriers) through the writer thread; "
-             f" {ledger['stored']} of {ledger['expected']} events stored. "
-             "Target ≥ 10,000 events/s, nothing lost.", "", *evidence_lines, *retention_lines,
-             *speech_lines, *heldout_lines]
+def core_lines(fast, classic_start, fresh, warm, ledger, evidence_lines, retention_lines):
+    """Everything but speech: the sections from FastAGI to retention."""
+    return [*fastagi_lines(fast),
+            "## Classic AGI (agi-consent-agi)", "",
+            f"Process start to first AGI command: median {classic_start['median_ms']:.0f} ms, "
+            f"max {classic_start['max_ms']:.0f} ms over {classic_start['runs']} runs; peak "
+            f"RSS {classic_start['peak_rss_mb']:.1f} MB. Target ≤ 150 ms, ≤ 60 MB.", "",
+            "## Decision", "",
+            f"`agi-consent decide` in a fresh process: median {fresh['median_ms']:.0f} ms, "
+            f"peak RSS {fresh['peak_rss_mb']:.1f} MB (includes click).",
+            f"Warm process: {warm:,.0f} decisions/s (number parsing included).", "",
+            "## Consent log", "",
+            f"{ledger['events_per_s']:,.0f} events/s committed from 500 concurrent calls "
+            "(each queues 40 steps and awaits two commit barriers) through the writer thread; "
+            f" {ledger['stored']} of {ledger['expected']} events stored. "
+            "Target ≥ 10,000 events/s, nothing lost.", "", *evidence_lines, *retention_lines]
+
+
+def measure_core(work):
+    from bench import evidence, retention
+
+    fast = fastagi(work)
+    classic_start = classic(work)
+    verified = evidence.verify_speed(work)
+    return core_lines(fast, classic_start, decide_fresh(), decide_warm(), log_throughput(work),
+                      evidence.report(evidence.chain_cost(), verified),
+                      retention.lines(retention.purge_speed(work),
+                                      retention.report_speed(verified["database"])))
+
+
+def rerun(part):
+    """`python -m bench.run fastagi` (about a minute) or `core` (every section but speech,
+    a few minutes), against the hour of a full run: put in place in RESULTS.md, with a line
+    under the header saying which part is newer."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
+    with tempfile.TemporaryDirectory() as work:
+        if part == "fastagi":
+            new, what, end = fastagi_lines(fastagi(work)), "The FastAGI table", "## Classic AGI"
+        else:
+            new, what, end = measure_core(work), "Every section but speech", "## Speech"
+    stamp = (f"{what} was rerun at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
+             f"with `python -m bench.run {part}`; the rest is from the run dated above.")
+    lines = RESULTS.read_text().splitlines()
+    machine = next(n for n, line in enumerate(lines) if line.startswith("Machine:"))
+    covered = ("The FastAGI table", what)  # older stamps this rerun replaces
+    while lines[machine + 1].startswith(covered):
+        del lines[machine + 1]
+    lines.insert(machine + 1, stamp)
+    text = "\n".join(lines)
+    start, end = text.index("## FastAGI"), text.index(end)
+    RESULTS.write_text(text[:start] + "\n".join(new) + text[end:])
+    print("\n".join(new))
+
+
+def main():
+    from bench import heldout, speech
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
+    with tempfile.TemporaryDirectory() as work:
+        lines = [*header(), *measure_core(work), *speech.report(speech.run()),
+                 *[line for spec in heldout.SETS.values() for line in heldout.measure(spec)]]
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
 
 
-def rerun_fastagi():
-    """`python -m bench.run fastagi`: only the FastAGI table, put in place in RESULTS.md
-    (about 5 minutes, against the hour of a full run); the header says which part is newer."""
-    resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
-    with tempfile.TemporaryDirectory() as work:
-        fast = fastagi(work)
-    text = RESULTS.read_text()
-    stamp = (f"The FastAGI table was rerun at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-             " with `python -m bench.run fastagi`; the rest is from the run dated above.")
-    lines = text.splitlines()
-    machine = next(n for n, line in enumerate(lines) if line.startswith("Machine:"))
-    if lines[machine + 1].startswith("The FastAGI table was rerun"):
-        del lines[machine + 1]
-    lines.insert(machine + 1, stamp)
-    text = "\n".join(lines)
-    start, end = text.index("## FastAGI"), text.index("## Classic AGI")
-    RESULTS.write_text(text[:start] + "\n".join(fastagi_lines(fast)) + text[end:])
-    print("\n".join(fastagi_lines(fast)))
-
-
-def main():
-    from bench import evidence, heldout, retention, speech
-
-    resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
-    with tempfile.TemporaryDirectory() as work:
-        fast = fastagi(work)
-        classic_start = classic(work)
-        verified = evidence.verify_speed(work)
-        report(fast, classic_start, decide_fresh(), decide_warm(), log_throughput(work),
-               evidence.report(evidence.chain_cost(), verified),
-               retention.lines(retention.purge_speed(work),
-                               retention.report_speed(verified["database"])),
-               speech.report(speech.run()),
-               [line for spec in heldout.SETS.values() for line in heldout.measure(spec)])
-
-
 if __name__ == "__main__":
-    rerun_fastagi() if sys.argv[1:] == ["fastagi"] else main()
+    if sys.argv[1:] in (["fastagi"], ["core"]):
+        rerun(sys.argv[1])
+    else:
+        main()
