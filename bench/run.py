@@ -28,6 +28,7 @@ from lab.fakes import AsteriskPeer, Script
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.prefix) / "bin"
 LEVELS = ((1, 300), (50, 3000), (500, 5000))  # (concurrent calls, total calls)
+ROUNDS = 3  # per level and server, in alternating order: the median round is reported
 RESULTS = REPO / "bench" / "RESULTS.md"
 
 
@@ -167,16 +168,21 @@ def start_servers(work):
 
 
 def fastagi(work):
-    """Per level: {server name: measured load}, every server under the same load in turn."""
+    """Per level: {server name: measured load}, every server under the same load in turn,
+    ROUNDS times in alternating order; each server's round of median throughput is kept, so
+    a machine speeding up or slowing down within the run does not favour one server."""
     rows = []
     servers, tree = start_servers(work)
     try:
         for _, _, port in servers:
             wait_port(port)
         for concurrency, total in LEVELS:
-            rows.append((concurrency, total, {name: measured_load(port, process, concurrency,
-                                                                   total)
-                                              for name, process, port in servers}))
+            rounds = {name: [] for name, _, _ in servers}
+            for turn in range(ROUNDS):
+                for name, process, port in servers[::-1] if turn % 2 else servers:
+                    rounds[name].append(measured_load(port, process, concurrency, total))
+            rows.append((concurrency, total, {name: median_round(measured)
+                                              for name, measured in rounds.items()}))
     finally:
         for _, process, _ in servers:
             process.terminate()
@@ -185,6 +191,10 @@ def fastagi(work):
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
                             str(tree)], capture_output=True)
     return rows
+
+
+def median_round(measured):
+    return sorted(measured, key=lambda result: result["flows_per_s"])[len(measured) // 2]
 
 
 def peak_rss_mb(process):
@@ -300,7 +310,8 @@ def fastagi_lines(fast):
              "attached, 5 variables, the confirmation prompt. Ours commits the consent log "
              "durably (synchronous=FULL) twice per call before replying on: the consent with "
              "the recording request, and the call's end. Both servers in their own process, "
-             "one load generator.", "",
+             f"one load generator; each level runs every server {ROUNDS} times in alternating "
+             "order, and each server's round of median throughput is shown.", "",
              "| concurrent | calls | server | flows/s | ratio to bare | p50 / p99 ms to first "
              "prompt | server CPU ms/flow | of it, event loop / other threads | load generator "
              "CPU ms/flow |",
