@@ -367,8 +367,8 @@ def measure_core(work):
 
 
 def rerun(part):
-    """`python -m bench.run fastagi` (about a minute) or `core` (every section but speech,
-    a few minutes), against the hour of a full run: put in place in RESULTS.md, with a line
+    """`python -m bench.run fastagi` (about three minutes) or `core` (every section but speech,
+    about four), against the hour of a full run: put in place in RESULTS.md, with a line
     under the header saying which part is newer."""
     resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
     with tempfile.TemporaryDirectory() as work:
