@@ -4,6 +4,8 @@ decision, no prompts lookup, no log. The yardstick the real server is measured a
 import asyncio
 import sys
 
+from agi_consent.transport.fastagi import BACKLOG
+
 SCRIPT = [
     'ANSWER\n',
     'STREAM FILE "/prompts/en/consent-request" "12"\n',
@@ -32,7 +34,8 @@ async def handle(reader, writer):
 
 
 async def main(port):
-    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    # ours's backlog: a burst of connections must not cost the yardstick SYN retransmits
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=BACKLOG)
     async with server:
         await server.serve_forever()
 
