@@ -377,7 +377,8 @@ def rerun(part):
         else:
             new, what, end = measure_core(work), "Every section but speech", "## Speech"
     stamp = (f"{what} was rerun at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
-             f"with `python -m bench.run {part}`; the rest is from the run dated above.")
+             f"with `python -m bench.run {part}` (a section no such line names is from the run "
+             "dated above).")
     lines = RESULTS.read_text().splitlines()
     machine = next(n for n, line in enumerate(lines) if line.startswith("Machine:"))
     covered = ("The FastAGI table", what)  # older stamps this rerun replaces
