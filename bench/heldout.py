@@ -1,6 +1,6 @@
 """Speech sets nothing was tuned on, scored for each `speech.engine` side by side.
 
-Twelve sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
+Thirteen sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
 - the first (`FIRST`): flite (kal, awb, rms, slt — another synthesiser than the tuning's
   espeak-ng) and espeak-ng en-gb-x-gbclan, en-gb-x-gbcwmd; clean, white noise, babble and a
   second speaker at 10 dB. It was held out until one threshold was chosen on it (Whisper's
@@ -57,6 +57,12 @@ Twelve sets, each of voices, synthesisers, phrasings and line conditions used no
   without the question as prompt was tried as a veto on questioning answers (tried on the
   tenth and eleventh: it vetoed 1 of 47 false accepts, and was not taken); scored once with
   the cascade unchanged (27 false accepts).
+- the thirteenth set (`THIRTEENTH`): Kokoro voice styles in new blends on US, Scottish and
+  New York readings (two shifted in pitch), espeak-ng Lee, paul and anika, festival ked faster
+  and lower; new phrasings, greetings and questions among the non-answers ("hello? yes?",
+  "hi, hello?", "yes? sorry?"); a kettle, a low rumble and a radio at 10 dB. Written after
+  the twelfth showed "yes? hello?" granted at once, before a greeting in an answer was made
+  a doubt; scored with the judge before and after that change.
 The judge's word lists and the Whisper prompt were written from the categories in issue 11
 and checked on tests/test_judge.py's own phrases; the grammar was tuned on espeak-ng en-us,
 en-gb and en-us+f3. Each utterance goes through one phone codec (µ-law, A-law or GSM, in
@@ -655,10 +661,53 @@ TWELFTH = Set(
     ("clean", "train 10 dB", "rustling 10 dB", "an announcement 10 dB"), twelfth_backgrounds)
 
 
+def thirteenth_backgrounds(folder):
+    radio = folder / "radio.wav"
+    speak("flite", "kal16", 1.1, RADIO, radio)
+    return {"kettle 10 dB": synth(folder, "kettle", "pinknoise", "bandpass", "2500", "800",
+                                  "tremolo", "3", "30"),
+            "rumble 10 dB": synth(folder, "rumble", "brownnoise", "lowpass", "150", "tremolo",
+                                  "0.3", "50"),
+            "a radio 10 dB": radio}
+
+
+RADIO = "And that was the weather, now back to the music with another hour of your requests"
+
+# Written after the twelfth set was scored, before a greeting in an answer ("yes? hello?",
+# granted at once four times there) was made a doubt; nothing else was tried on it.
+THIRTEENTH = Set(
+    "Speech on the thirteenth held-out set (never tuned on)",
+    "7 voices (Kokoro-82M voice styles in new blends on US, Scottish and New York readings, "
+    "two shifted in pitch; espeak-ng variants Lee, paul and anika; festival ked faster and "
+    "lower), phrasings used nowhere else, greetings and questions among the non-answers, "
+    "clean and beside a kettle, a low rumble and a radio at 10 dB",
+    (("kokoro", "jf_nezumi+jm_kumo+jf_alpha@en-us", 1.0),
+     ("kokoro", "jm_kumo+jf_tebukuro+jf_tebukuro@en-gb-scotland", 0.9, 150),
+     ("kokoro", "jf_gongitsune+jf_nezumi@en-us-nyc", 1.1, -200),
+     ("espeak-ng", "en-us+Lee", 145), ("espeak-ng", "en-gb-x-rp+paul", 155),
+     ("espeak-ng", "en-029+anika", 150), ("festival", "ked_diphone", 1.15, -250)),
+    {"yes": ("yes", "yes, go on, record it", "yeah, record it if you need to",
+             "sure, that's no bother", "yes, I'm happy for you to", "okay, yes, fine",
+             "yep, that's fine by me", "yeah, you can record away", "of course you may",
+             "yes, by all means", "sure thing, yes", "yes, I agree to that",
+             "alright then, yes please", "certainly, go ahead", "yes, that's quite alright",
+             "uh, yes, go ahead"),
+     "no": ("no", "no, I really don't want it", "nope, not recorded",
+            "no, keep the recording off", "I'd much prefer you didn't",
+            "no, I don't agree to it", "no, absolutely not, sorry", "no, thanks, not recorded",
+            "no, I object", "nah, don't record", "no, not for me", "I do not give permission",
+            "no, stop that", "no, I'd rather keep it private", "definitely no"),
+     "unknown": ("hello? yes?", "hi, hello?", "hello, who is it?", "yes? sorry?", "yes? what?",
+                 "yes, what was that?", "okay? and then?", "sure? how long for?",
+                 "yeah? is it?", "erm, yes? no?", "yes... hang on", "hello, yes, hello?",
+                 "is that a yes?", "do I say yes or no?", "yellow", "yes, well, no", "yeast")},
+    ("clean", "kettle 10 dB", "rumble 10 dB", "a radio 10 dB"), thirteenth_backgrounds)
+
+
 SETS = {"first": FIRST, "fresh": FRESH, "third": THIRD, "fourth": FOURTH, "fifth": FIFTH,
         "sixth": SIXTH, "seventh": SEVENTH, "eighth": EIGHTH, "ninth": NINTH,
         "tenth": TENTH, "eleventh": ELEVENTH,
-        "twelfth": TWELFTH}
+        "twelfth": TWELFTH, "thirteenth": THIRTEENTH}
 
 
 def dataset(spec, folder):
