@@ -19,7 +19,8 @@ CASES = {
            "I will not agree.", "I'm not okay with that.", "Not really.", "I'd prefer not.",
            "Please, no.", "No, sorry.", "Nope, sorry.", "No way, sorry.",
            "I'm not comfortable with that.", "I'm not happy with that.", "That's not fine.",
-           "I say no.", "I don't accept.", "I don't give permission.", "I don't allow that."],
+           "I say no.", "I don't accept.", "I don't give permission.", "I don't allow that.",
+           "Hello, no thanks.", "Hi, I don't consent."],
     "unknown": ["Maybe.", "I think so.", "I guess.", "Can you repeat that?", "Is it recorded?",
                 "No... yes.", "Yes, no.", "Hello?", "Who is this?", "No problem.",
                 "I'm not sure.", "Sorry?", "", "What?", "Yes, I don't agree.",
@@ -34,7 +35,9 @@ CASES = {
                 "I'm good.", "I'm good with that, maybe.", "Not good with that.",
                 "I'm fine with it if it's short.", "Then what?", "Go on, who is this?",
                 # what Whisper heard in "not okay with me" and "I'm unsure" (bench/heldout.py)
-                "Okay, with me.", "I'm sure.", "Alright with me.", "Okay by me."],
+                "Okay, with me.", "I'm sure.", "Alright with me.", "Okay by me.",
+                # a greeting: the caller is checking the line, not answering (twelfth set)
+                "Yes, hello.", "Hello? Yes.", "Hi, yes.", "Hey, sure."],
 }
 
 

@@ -47,7 +47,7 @@ ENGLISH = Vocabulary(
     filler=frozenset({"please", "thanks", "thank", "you", "um", "uh", "er", "erm", "well",
                       "oh", "so", "i", "it", "that's", "that", "is", "record",
                       "recording", "recorded", "the", "call", "this", "me", "by", "with",
-                      "to", "and", "totally", "sir", "madam", "ma'am", "hi", "hello",
+                      "to", "and", "totally", "sir", "madam", "ma'am",
                       "mhm", "uh-huh", "ok", "okay", "alright", "fine", "right", "correct",
                       "then"}),  # never "i'm": Whisper hears "I'm sure." in "I'm unsure"
     negation=frozenset({"no", "not", "nope", "nah", "never", "don't", "dont", "doesn't",
@@ -70,8 +70,9 @@ ENGLISH = Vocabulary(
     hedges=("maybe", "perhaps", "possibly", "probably", "i guess", "i think", "i suppose",
             "not sure", "i don't know", "i do not know", "dunno", "kind of", "sort of",
             "let me think", "might", "depends", "if", "unless", "later", "why", "what",
-            "wait", "hold on", "hang on", "repeat", "again", "pardon", "sorry"),
-    polite=("sorry",),
+            "wait", "hold on", "hang on", "repeat", "again", "pardon", "sorry",
+            "hello", "hi", "hey"),  # a greeting checks the line ("yes? hello?"): not an answer
+    polite=("sorry", "hello", "hi", "hey"),
     question_openers=frozenset({"what", "who", "why", "how", "when", "where", "which",
                                 "can", "could", "would", "will", "is", "are", "do",
                                 "does", "did", "should", "may"}),
