@@ -34,7 +34,7 @@ async def handle(reader, writer):
 
 
 async def main(port):
-    # ours's backlog: a burst of connections must not cost the yardstick SYN retransmits
+    # our server's backlog: a burst of connections must not cost the yardstick SYN retransmits
     server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=BACKLOG)
     async with server:
         await server.serve_forever()

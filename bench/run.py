@@ -373,9 +373,9 @@ def rerun(part):
     resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
     with tempfile.TemporaryDirectory() as work:
         if part == "fastagi":
-            new, what, end = fastagi_lines(fastagi(work)), "The FastAGI table", "## Classic AGI"
+            new, what, until = fastagi_lines(fastagi(work)), "The FastAGI table", "## Classic AGI"
         else:
-            new, what, end = measure_core(work), "Every section but speech", "## Speech"
+            new, what, until = measure_core(work), "Every section but speech", "## Speech"
     stamp = (f"{what} was rerun at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
              f"with `python -m bench.run {part}` (a section no such line names is from the run "
              "dated above).")
@@ -386,7 +386,7 @@ def rerun(part):
         del lines[machine + 1]
     lines.insert(machine + 1, stamp)
     text = "\n".join(lines)
-    start, end = text.index("## FastAGI"), text.index(end)
+    start, end = text.index("## FastAGI"), text.index(until)
     RESULTS.write_text(text[:start] + "\n".join(new) + text[end:])
     print("\n".join(new))
 

@@ -334,7 +334,6 @@ async def test_the_shared_secret_is_required_when_set(make_config, tmp_path):
         assert script.variables[v.RESULT] == "granted"
 
 
-
 def _shape(words):
     """A command without its paths and values: ANSWER, STREAM FILE, GET VARIABLE CHANNEL…"""
     if words[:2] == ["GET", "VARIABLE"]:
