@@ -1,6 +1,6 @@
 """Speech sets nothing was tuned on, scored for each `speech.engine` side by side.
 
-Thirteen sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
+Fourteen sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
 - the first (`FIRST`): flite (kal, awb, rms, slt — another synthesiser than the tuning's
   espeak-ng) and espeak-ng en-gb-x-gbclan, en-gb-x-gbcwmd; clean, white noise, babble and a
   second speaker at 10 dB. It was held out until one threshold was chosen on it (Whisper's
@@ -63,6 +63,11 @@ Thirteen sets, each of voices, synthesisers, phrasings and line conditions used 
   "hi, hello?", "yes? sorry?"); a kettle, a low rumble and a radio at 10 dB. Written after
   the twelfth showed "yes? hello?" granted at once, before a greeting in an answer was made
   a doubt; scored with the judge before and after that change.
+- the fourteenth set (`FOURTEENTH`): Kokoro voice styles in new three-way blends on Welsh,
+  Caribbean and US readings (two shifted in pitch), espeak-ng david, edward2 and steph3, flite
+  rms faster and lower; new phrasings, a question before a yes among the non-answers ("sorry?
+  yes", "recorded? yes"); a lawnmower, a printer and a pub at 10 dB. Written after the
+  thirteenth was scored, before a question anywhere in a transcript was made a doubt.
 The judge's word lists and the Whisper prompt were written from the categories in issue 11
 and checked on tests/test_judge.py's own phrases; the grammar was tuned on espeak-ng en-us,
 en-gb and en-us+f3. Each utterance goes through one phone codec (µ-law, A-law or GSM, in
@@ -704,10 +709,57 @@ THIRTEENTH = Set(
     ("clean", "kettle 10 dB", "rumble 10 dB", "a radio 10 dB"), thirteenth_backgrounds)
 
 
+def fourteenth_backgrounds(folder):
+    return {"lawnmower 10 dB": synth(folder, "mower", "sawtooth", "95", "lowpass", "1200",
+                                     "tremolo", "6", "35"),
+            "a printer 10 dB": synth(folder, "printer", "square", "1800", "lowpass", "3000",
+                                     "tremolo", "4", "90"),
+            "a pub 10 dB": crowd(folder, "pub", "espeak-ng", ("en-gb+m3", "en-gb+f4",
+                                                              "en-us+m6"), PUB, 165)}
+
+
+PUB = ("Another round of the same please and a packet of crisps for the lady",
+       "They only scored in the last minute, I could not believe it",
+       "Is anybody sitting here or can we take these two chairs")
+
+# Written after the thirteenth set was scored, before a question anywhere in a transcript
+# (not only at its end: "Sorry? Yes.", "Recorded? Yes.") was made a doubt; nothing else was
+# tried on it.
+FOURTEENTH = Set(
+    "Speech on the fourteenth held-out set (never tuned on)",
+    "7 voices (Kokoro-82M voice styles in new three-way blends on Welsh, Caribbean and US "
+    "readings, two shifted in pitch; espeak-ng variants david, edward2 and steph3; flite rms "
+    "faster and lower), phrasings used nowhere else, a question before a yes among the "
+    "non-answers, clean and beside a lawnmower, a printer and a pub at 10 dB",
+    (("kokoro", "jf_tebukuro+jm_kumo+jf_nezumi@en-gb-x-gbcwmd", 1.0),
+     ("kokoro", "jf_nezumi+jf_alpha+jm_kumo@en-029", 0.95, 100),
+     ("kokoro", "jm_kumo+jm_kumo+jf_tebukuro@en-us", 1.05, -150),
+     ("espeak-ng", "en-us+david", 150), ("espeak-ng", "en-gb-scotland+edward2", 145),
+     ("espeak-ng", "en-gb-x-rp+steph3", 155), ("flite", "rms", 1.15, -150)),
+    {"yes": ("yes", "yes, that's fine with me", "yeah, sure, go on",
+             "sure, record the whole thing", "yes, I'm happy for that",
+             "okay, go ahead and record", "yep, I agree with that", "yes please, record away",
+             "of course, yes, you can", "yes, I consent to it", "that's fine, yes",
+             "absolutely, yes, go on", "yeah, go for it then", "alright, yes, record",
+             "sure thing, record it", "yes, yes, fine"),
+     "no": ("no", "no, not one bit", "no, I don't want that at all", "nope, please don't",
+            "no, leave the recorder off", "I'd rather you did not",
+            "no, I don't consent to any of it", "no, thank you, no", "nah, no recording",
+            "no, I'm not okay with recording", "no, absolutely not, thank you", "no, I say no",
+            "no, please stop", "no, I'd prefer not to", "certainly not, thanks"),
+     "unknown": ("sorry? yes", "what? yes, okay", "really? sure", "pardon? yeah",
+                 "yes? okay then", "sure? alright", "me? yes", "huh? yeah, fine",
+                 "oh? go ahead", "recorded? yes", "yes? fine, yes", "who? yes",
+                 "yes, if I really must", "only if you need to", "I suppose so, yes",
+                 "yeah, maybe", "messy")},
+    ("clean", "lawnmower 10 dB", "a printer 10 dB", "a pub 10 dB"), fourteenth_backgrounds)
+
+
 SETS = {"first": FIRST, "fresh": FRESH, "third": THIRD, "fourth": FOURTH, "fifth": FIFTH,
         "sixth": SIXTH, "seventh": SEVENTH, "eighth": EIGHTH, "ninth": NINTH,
         "tenth": TENTH, "eleventh": ELEVENTH,
-        "twelfth": TWELFTH, "thirteenth": THIRTEENTH}
+        "twelfth": TWELFTH, "thirteenth": THIRTEENTH,
+        "fourteenth": FOURTEENTH}
 
 
 def dataset(spec, folder):
