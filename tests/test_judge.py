@@ -20,7 +20,9 @@ CASES = {
            "Please, no.", "No, sorry.", "Nope, sorry.", "No way, sorry.",
            "I'm not comfortable with that.", "I'm not happy with that.", "That's not fine.",
            "I say no.", "I don't accept.", "I don't give permission.", "I don't allow that.",
-           "Hello, no thanks.", "Hi, I don't consent."],
+           "Hello, no thanks.", "Hi, I don't consent.",
+           # a question before a refusal does not weaken it: declining records nothing
+           "Recorded? No, thank you.", "Hm? No thanks.", "Now? No, I don't agree."],
     "unknown": ["Maybe.", "I think so.", "I guess.", "Can you repeat that?", "Is it recorded?",
                 "No... yes.", "Yes, no.", "Hello?", "Who is this?", "No problem.",
                 "I'm not sure.", "Sorry?", "", "What?", "Yes, I don't agree.",
@@ -37,7 +39,10 @@ CASES = {
                 # what Whisper heard in "not okay with me" and "I'm unsure" (bench/heldout.py)
                 "Okay, with me.", "I'm sure.", "Alright with me.", "Okay by me.",
                 # a greeting: the caller is checking the line, not answering (twelfth set)
-                "Yes, hello.", "Hello? Yes.", "Hi, yes.", "Hey, sure."],
+                "Yes, hello.", "Hello? Yes.", "Hi, yes.", "Hey, sure.",
+                # a question before the yes: the caller asked something first
+                "Sorry? Yes.", "Recorded? Yes, okay.", "Yes? Sure.", "Really? Go ahead.",
+                "Me? Yes.", "¿Yes?"],
 }
 
 

@@ -7,9 +7,9 @@ A free transcript (Whisper's) is judged by what it says, not by an exact phrase 
   a decline phrase ("I don't agree", "do not record", "I'd rather not"), and affirms nothing
   after it;
 - **unknown** for everything else: a hedge ("maybe", "I think so", "I guess"), a question
-  ("can you repeat that?", "is it recorded?"), a contradiction ("no … yes", "yes, no"), a
-  negated affirmative that is not a decline phrase ("not sure"), or a word outside the
-  vocabulary. Unknown re-asks; it is never consent.
+  ("can you repeat that?", "is it recorded?", and one before a yes: "Recorded? Yes."), a
+  contradiction ("no … yes", "yes, no"), a negated affirmative that is not a decline phrase
+  ("not sure"), or a word outside the vocabulary. Unknown re-asks; it is never consent.
 
 Another language is a new `Vocabulary` in `VOCABULARIES`; the rules stay the same.
 """
@@ -85,6 +85,7 @@ VOCABULARIES = {"en": ENGLISH}
 SPOKEN_LANGUAGES = ("en",)
 
 _WORD = re.compile(r"[a-z]+(?:['’-][a-z]+)*")
+_QUESTION = re.compile("[?？¿]")
 
 
 # A Whisper yes needs at least this average token log-probability in its least sure segment
@@ -121,6 +122,8 @@ def judge(transcript, language="en"):
         return "unknown" if _also_affirms(text, vocabulary) else "no"
     if set(words) & vocabulary.negation:
         return "unknown"  # a negation that is not a recognised refusal: a doubt
+    if _QUESTION.search(transcript):  # asked anywhere ("Recorded? Yes."): the caller checked
+        return "unknown"  # something first; a refusal needs no such care, it records nothing
     return "yes" if _only_affirmative(text, vocabulary) else "unknown"
 
 
