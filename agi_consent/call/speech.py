@@ -218,6 +218,14 @@ class Classifier:
         self.whisper_min_logprob = whisper_min_logprob
         self.accept, self.decline = tuple(accept), tuple(decline)
         self.threshold, self.rescore = confidence_threshold, rescore
+        if engine in ("whisper", "cascade"):  # first: loading it briefly takes ~70 MB more,
+            from .whisper import Whisper, WhisperUnavailable  # best before the rest is in
+            try:
+                self.whisper = Whisper(whisper_model)
+            except WhisperUnavailable as error:
+                raise SpeechUnavailable(f"speech.engine = {engine} cannot start: {error}; "
+                                        "answers are taken by key.")
+            self.whisper_name = f"{self.whisper.version} + judge"
         from .vad import Vad, VadUnavailable
         try:
             self.vad = Vad()
@@ -225,14 +233,6 @@ class Classifier:
             pass  # without it every window is decoded whole, as before
         if engine in ("pocketsphinx", "cascade"):
             self._start_grammar()
-        if engine in ("whisper", "cascade"):
-            from .whisper import Whisper, WhisperUnavailable
-            try:
-                self.whisper = Whisper(whisper_model)
-            except WhisperUnavailable as error:
-                raise SpeechUnavailable(f"speech.engine = {engine} cannot start: {error}; "
-                                        "answers are taken by key.")
-            self.whisper_name = f"{self.whisper.version} + judge"
 
     def classify_pcm(self, pcm):
         seconds = len(pcm) / 2 / RATE
