@@ -125,7 +125,8 @@ class Speech:
     whisper_min_logprob: float = WHISPER_MIN_LOGPROB  # a less sure Whisper yes: asked again
     barge_in: bool = True  # speech during the question stops it (needs [ami])
     barge_in_after: float = 6.0  # seconds of the question that always play: the disclosure
-    confirm_under: float = 1.0  # a spoken yes shorter than this is confirmed; 0: never
+    confirm_under: float = 1.0  # a spoken yes shorter than this is confirmed; 0: never;
+    # more than max_seconds: every spoken yes
 
 
 @dataclass(frozen=True)
@@ -305,15 +306,16 @@ def _check_speech(speech, source):
             not 1 <= speech.workers <= 64:
         _fail(source, "'speech.max_seconds' must be more than 0 and at most 60, "
               "'speech.silence_seconds' 1 to 10, and 'speech.workers' 1 to 64 (each worker "
-              "holds about 300 MB).")
+              "holds about 250 MB).")
     if speech.whisper_min_logprob > 0:
         _fail(source, "'speech.whisper_min_logprob' is a mean log-probability: 0 or less.")
     if speech.confidence_threshold and not speech.rescore:
         _fail(source, "'speech.confidence_threshold' needs 'speech.rescore = true' (the "
               "confidence is the lattice posterior).")
-    if not 0 <= speech.confirm_under <= 5:
-        _fail(source, "'speech.confirm_under' must be 0 to 5 seconds (a spoken yes with less "
-              "speech is confirmed before it counts; 0 never asks).")
+    if not 0 <= speech.confirm_under <= 60:
+        _fail(source, "'speech.confirm_under' must be 0 to 60 seconds (a spoken yes with less "
+              "speech is confirmed before it counts; 0 never asks; more than "
+              "'speech.max_seconds' asks for every spoken yes).")
     if speech.barge_in_after < 0:
         _fail(source, "'speech.barge_in_after' must be ≥ 0 seconds (how much of the question "
               "always plays before the caller's speech may stop it).")

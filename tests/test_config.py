@@ -45,6 +45,7 @@ def test_unprivileged_default_database(monkeypatch, tmp_path):
     ("[speech]\nlanguages = \"en\"\n", "'speech.languages' must be a list in brackets"),
     ("[speech]\nworkers = 1000\n", "'speech.workers' 1 to 64"),
     ("[speech]\nwhisper_min_logprob = 0.5\n", "mean log-probability: 0 or less"),
+    ("[speech]\nconfirm_under = 61\n", "'speech.confirm_under' must be 0 to 60 seconds"),
     ("[server]\nport = 99999\n", "'server.port' must be a port number"),
     ("[flow]\nanswer_timeout = 1e308\n", "at most 120 seconds"),
     ("database = \"\"\n", "'database' must name the consent log's file"),

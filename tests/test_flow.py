@@ -263,6 +263,17 @@ async def test_a_short_yes_on_the_last_attempt_earns_one_confirmation(services,
     assert outcome == v.GRANTED and "consent-confirm-speech" not in played(channel)
 
 
+async def test_every_spoken_yes_is_confirmed_above_the_window_length(services, speech_prompt):
+    """A question said before a yes ("recorded? yes") is as long as a real yes: a site can
+    have every spoken yes confirmed (speech.confirm_under above speech.max_seconds)."""
+    keys = [None, "say:yes i agree", None, "say:yes i agree"]
+    outcome, channel, _ = await run_spoken(services, keys, speech={"confirm_under": 60})
+    assert outcome == v.GRANTED and "consent-confirm-speech" in played(channel)
+    outcome, channel, _ = await run_spoken(services, keys[:2] + [None, None],
+                                           speech={"confirm_under": 60})
+    assert outcome == v.NO_ANSWER and not channel.script.mixmonitor
+
+
 async def test_speech_needs_its_prompts(services, prompt_dir):
     (prompt_dir / "en" / "consent-confirm-speech.wav").unlink()
     outcome, channel, _ = await run_spoken(services, [None, "1"])
