@@ -1,6 +1,6 @@
 """Speech sets nothing was tuned on, scored for each `speech.engine` side by side.
 
-Fourteen sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
+Fifteen sets, each of voices, synthesisers, phrasings and line conditions used nowhere else:
 - the first (`FIRST`): flite (kal, awb, rms, slt — another synthesiser than the tuning's
   espeak-ng) and espeak-ng en-gb-x-gbclan, en-gb-x-gbcwmd; clean, white noise, babble and a
   second speaker at 10 dB. It was held out until one threshold was chosen on it (Whisper's
@@ -68,6 +68,12 @@ Fourteen sets, each of voices, synthesisers, phrasings and line conditions used 
   rms faster and lower; new phrasings, a question before a yes among the non-answers ("sorry?
   yes", "recorded? yes"); a lawnmower, a printer and a pub at 10 dB. Written after the
   thirteenth was scored, before a question anywhere in a transcript was made a doubt.
+- the fifteenth set (`FIFTEENTH`): Kokoro voice styles in new blends on Lancashire, British
+  and US readings (two shifted in pitch), espeak-ng m7, iven3 and victor, festival ked faster
+  and higher; new phrasings, questions before and after a yes among the non-answers ("hmm?
+  yes", "yes? is it on?", "you mean yes?"); rain on a roof, a drill and a café at 10 dB.
+  Written after the fourteenth was scored with the question rule, before every spoken yes
+  was made to be confirmed by default: a check of both on material neither was built on.
 The judge's word lists and the Whisper prompt were written from the categories in issue 11
 and checked on tests/test_judge.py's own phrases; the grammar was tuned on espeak-ng en-us,
 en-gb and en-us+f3. Each utterance goes through one phone codec (µ-law, A-law or GSM, in
@@ -394,14 +400,14 @@ SIXTH = Set(
              "yeah, no problem", "that's acceptable to me", "of course I agree"),
      "no": ("no", "no, I don't consent", "thanks, but no", "I'd prefer you didn't",
             "please do not record this", "no, I do not agree", "you don't have my permission",
-            "not okay with me", "no, leave it off", "nope, not today",
+            "not okay with me", "no, leave it off", "nope, not this time",
             "I'm not comfortable being recorded", "my answer is no", "no chance",
             "nope, nope"),
      "unknown": ("what is this about", "could you say that again", "hmm, let me see",
                  "why do you record", "I'm unsure", "give me a sec",
                  "yes? who is calling", "I have no clue", "is that legal", "ask me later",
                  "I was not listening", "you said what", "depends on what for",
-                 "can you hear me", "hello, anyone there", "yes or no, I'm not sure",
+                 "can you hear me", "hello, anyone there", "yes or no, I can't decide",
                  "I need to ask my wife")},
     ("clean", "office 10 dB", "wind 10 dB", "kitchen 10 dB"), sixth_backgrounds)
 
@@ -755,11 +761,57 @@ FOURTEENTH = Set(
     ("clean", "lawnmower 10 dB", "a printer 10 dB", "a pub 10 dB"), fourteenth_backgrounds)
 
 
+def fifteenth_backgrounds(folder):
+    return {"rain on a roof 10 dB": synth(folder, "roof", "pinknoise", "highpass", "1500",
+                                          "tremolo", "11", "60"),
+            "a drill 10 dB": synth(folder, "drill", "sawtooth", "320", "bandpass", "900", "400",
+                                   "tremolo", "2", "80"),
+            "a café 10 dB": crowd(folder, "cafe", "espeak-ng", ("en-us+m8", "en-gb+f5",
+                                                                "en-029+m2"), CAFE, 170)}
+
+
+CAFE = ("A flat white and a scone please, and could we have some water too",
+        "She moved to the coast last spring and she loves the new job",
+        "Sorry, is this the queue for ordering or for collecting")
+
+# Written after the fourteenth set was scored with a question anywhere in a transcript a
+# doubt, before every spoken yes was made to be confirmed by default; nothing was tried on it.
+FIFTEENTH = Set(
+    "Speech on the fifteenth held-out set (never tuned on)",
+    "7 voices (Kokoro-82M voice styles in new blends on Lancashire, British and US readings, "
+    "two shifted in pitch; espeak-ng variants m7, iven3 and victor; festival ked faster and "
+    "higher), phrasings used nowhere else, questions before and after a yes among the "
+    "non-answers, clean and beside rain on a roof, a drill and a café at 10 dB",
+    (("kokoro", "jf_nezumi+jm_kumo@en-gb-x-gbclan", 1.0),
+     ("kokoro", "jf_alpha+jf_tebukuro+jm_kumo@en-gb-x-rp", 0.9, -100),
+     ("kokoro", "jf_gongitsune+jm_kumo+jf_alpha@en-us", 1.1, 120),
+     ("espeak-ng", "en-gb+m7", 150), ("espeak-ng", "en-us-nyc+iven3", 160),
+     ("espeak-ng", "en-gb-scotland+victor", 140), ("festival", "ked_diphone", 0.85, 150)),
+    {"yes": ("yes", "yes, that's no problem", "yeah, that works for me",
+             "sure, you may record", "yes, I'm fine with being recorded",
+             "okay, you can record it", "yep, agreed", "yes, carry on",
+             "yes, I give my consent", "that's alright by me", "yeah, record it, fine",
+             "definitely, yes", "yes, go right ahead", "sure, no objection",
+             "yes, I'm alright with it", "yeah, yeah, fine"),
+     "no": ("no", "no, that won't be necessary", "nope, not on this call",
+            "no, I'm not agreeing to that", "no recording for me, thanks",
+            "I'd really rather not", "no, I withhold consent", "no, no, please don't",
+            "nah, skip the recording", "no, I am not comfortable with that",
+            "please don't record this",
+            "no, turn it off", "no means no", "no way, not happening", "no chance at all"),
+     "unknown": ("hmm? yes", "now? sure", "recording? okay", "wait, what? yes",
+                 "yes? is it on?", "pardon me? go ahead", "you mean yes?", "right? yes, fine",
+                 "is it? okay then", "okay? fine", "what for? yes", "yes, but why?",
+                 "yes, or no, whichever", "I might, yes", "possibly, yeah", "yes-man",
+                 "no idea, yes")},
+    ("clean", "rain on a roof 10 dB", "a drill 10 dB", "a café 10 dB"), fifteenth_backgrounds)
+
+
 SETS = {"first": FIRST, "fresh": FRESH, "third": THIRD, "fourth": FOURTH, "fifth": FIFTH,
         "sixth": SIXTH, "seventh": SEVENTH, "eighth": EIGHTH, "ninth": NINTH,
         "tenth": TENTH, "eleventh": ELEVENTH,
         "twelfth": TWELFTH, "thirteenth": THIRTEENTH,
-        "fourteenth": FOURTEENTH}
+        "fourteenth": FOURTEENTH, "fifteenth": FIFTEENTH}
 
 
 def dataset(spec, folder):
