@@ -125,8 +125,9 @@ class Speech:
     whisper_min_logprob: float = WHISPER_MIN_LOGPROB  # a less sure Whisper yes: asked again
     barge_in: bool = True  # speech during the question stops it (needs [ami])
     barge_in_after: float = 6.0  # seconds of the question that always play: the disclosure
-    confirm_under: float = 1.0  # a spoken yes shorter than this is confirmed; 0: never;
-    # more than max_seconds: every spoken yes
+    # a spoken yes with less speech than this is confirmed; the default, above any answer
+    # window, confirms every one; 1.0: only short ones ("yes", "yeah?"); 0: none
+    confirm_under: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -873,10 +873,13 @@ def score_in_process(engine, folder):
     return json.loads(output)
 
 
+SHORT_YES = 1.0  # `speech.confirm_under` for a site that confirms only short yeses
+
+
 def short_yes(speech_seconds):
-    """A yes the call flow confirms before it counts (`speech.confirm_under`, default)."""
-    from agi_consent.config import Speech
-    return speech_seconds is None or speech_seconds < Speech.confirm_under
+    """A yes the call flow would confirm under `speech.confirm_under = 1` (by default it
+    confirms every spoken yes, so no window alone is ever granted)."""
+    return speech_seconds is None or speech_seconds < SHORT_YES
 
 
 def summarise(spec, scored):
@@ -918,9 +921,11 @@ def report(spec, scores, items):
              "|---|" + "---|" * (len(scores) + 1),
              "| false accepts | " + " | ".join(f"**{summary[e]['false accepts']}**"
                                                for e in scores) + " | 0 |",
-             "| of them, granted once a short yes is confirmed (call flow) | " + " | ".join(
+             "| of them, granted at once with `speech.confirm_under = 1` (by default: "
+             "none) | " + " | ".join(
                  f"**{summary[e]['granted alone']}**" for e in scores) + " | 0 |",
-             "| real yeses asked to confirm (under `speech.confirm_under`) | " + " | ".join(
+             "| real yeses asked to confirm with `speech.confirm_under = 1` (by default: "
+             "all) | " + " | ".join(
                  "{}/{}".format(*summary[e]["asked to confirm"]) for e in scores) + " | |"]
     for condition in spec.conditions:
         target = "≥ 90 %" if condition == "clean" else "≥ 85 %"
@@ -942,7 +947,7 @@ def report(spec, scores, items):
                   f"{1000 / summary[e]['cpu'][0]:.1f}" for e in scores) + " | |", ""]
     for engine in scores:
         for _, _, condition, what, transcript, seconds in summary[engine]["false"]:
-            confirmed = "asked to confirm" if short_yes(seconds) else "granted at once"
+            confirmed = "under 1 s" if short_yes(seconds) else "over 1 s"
             lines.append(f"- false accept by `{engine}`: {what} ({condition}) heard "
                          f"\"{transcript}\" ({confirmed})")
     return lines

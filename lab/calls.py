@@ -138,7 +138,7 @@ DEMO_CALLS = [  # (what happens, caller, caller behaviour, trunk region, what th
     ("A Floridian calls the same centre and presses 2", "+13055550123", "decline", "US-NY", "",
      ""),
     ("A Pennsylvanian calls the same centre and says \"yes\", and \"yes\" again when asked "
-     "to confirm (a short yes may be a questioning \"yes?\")", "+12155550123", "say",
+     "to confirm (a spoken yes may be a question: \"yes?\")", "+12155550123", "say",
      "US-NY", "yes", "yes"),
     ("An Illinois caller says \"yes, yes\" while the question still plays (barge-in)",
      "+13125550123", "say-early", "US-NY", "yes-yes", "yes"),

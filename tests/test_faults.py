@@ -34,8 +34,8 @@ PATHS = {  # name: (keys the caller presses or says, caller, trunk region, speec
     "decline": (["2"], CA, "US-NY", False),
     "silence": ([None] * 4, CA, "US-NY", False),
     "notice": ([None], TX, "US-TX", False),
-    "spoken": ([None, "say:yes i agree"], CA, "US-NY", True),
-    "confirmed": ([None, "say:yes", None, "say:yes"], CA, "US-NY", True),  # a short yes
+    "spoken": ([None, "say:yes i agree", None, "1"], CA, "US-NY", True),  # confirmed by key
+    "confirmed": ([None, "say:yes", None, "say:yes"], CA, "US-NY", True),  # by voice
 }
 CLEAN_RESULTS = {"accept": v.GRANTED, "decline": v.DECLINED, "silence": v.NO_ANSWER,
                  "notice": v.NOTIFIED, "spoken": v.GRANTED, "confirmed": v.GRANTED}

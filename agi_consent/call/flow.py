@@ -179,15 +179,16 @@ def offer_speech(call):
     return True
 
 
-SHORT_YES = "short yes"  # listen's answer for a spoken yes that must be confirmed
+YES_TO_CONFIRM = "yes to confirm"  # listen's answer for a spoken yes not yet confirmed
 
 
 def needs_confirming(answer, config):
-    """A spoken yes with under `speech.confirm_under` seconds of speech ("yes", "yeah?",
-    "sure?") is not granted alone: neither engine hears the tone that makes it a question,
-    and most false yeses on the held-out sets were that short (bench/heldout.py). It is
-    granted once the caller, asked plainly to confirm, answers yes again (any yes, or the
-    key). Without a speech length (no VAD) every spoken yes is confirmed."""
+    """A spoken yes with under `speech.confirm_under` seconds of speech (by default every
+    one) is not granted alone: neither engine hears the tone that makes "yeah?" or "sorry?
+    yes" a question, and such answers, short or long, were the false yeses of the held-out
+    sets (bench/heldout.py). It is granted once the caller, asked plainly to confirm,
+    answers yes again (any yes, or the key). Without a speech length (no VAD) every spoken
+    yes is confirmed."""
     limit = config.speech.confirm_under
     return answer.answer == "yes" and limit > 0 and (
         answer.speech_seconds is None or answer.speech_seconds < limit)
@@ -195,7 +196,7 @@ def needs_confirming(answer, config):
 
 async def listen(call, attempt, keys, confirming=False):
     """The answer window: one RECORD FILE takes a key (which wins) or a spoken answer; a
-    short spoken yes is SHORT_YES unless it answers the confirmation."""
+    spoken yes is YES_TO_CONFIRM (`needs_confirming`) unless it answers the confirmation."""
     config = call.config
     path = dated_path(config, "answers", f"{call.id}-{attempt}")
     local = local_path(config, path)
@@ -229,7 +230,7 @@ async def listen(call, attempt, keys, confirming=False):
         return None
     if not confirming and needs_confirming(answer, config):
         call.log.event("input", attempt=attempt, to_confirm=True, **evidence)
-        return SHORT_YES
+        return YES_TO_CONFIRM
     call.log.event("input", attempt=attempt, **evidence)
     return {"yes": config.flow.accept_key, "no": config.flow.decline_key}.get(answer.answer)
 
@@ -242,7 +243,7 @@ def fall_back_to_keys(call, reason):
 
 async def ask_consent(call):
     """All-party: ask, take the answer by key (or voice), re-prompt; granted/declined/no-answer.
-    A short spoken yes turns the next question into the confirmation (`needs_confirming`);
+    A spoken yes (by default any) turns the next question into the confirmation;
     given on the last attempt, it earns one more."""
     flow = call.config.flow
     keys = flow.accept_key + flow.decline_key
@@ -263,7 +264,7 @@ async def ask_consent(call):
         elif not digit:
             digit = await call.channel.wait_digit(flow.answer_timeout)
             call.log.event("input", key=digit, during="wait", attempt=attempt)
-        if digit == SHORT_YES:
+        if digit == YES_TO_CONFIRM:
             if not confirming and attempt == attempts:
                 attempts += 1
             confirming = True

@@ -45,7 +45,7 @@ class Answer:
     stages: tuple = ()  # (engine, answer) of each recogniser that ran, in order
     confirmation: str = ""  # what the grammar heard when it weighed Whisper's yes
     speech_seconds: float | None = None  # how long the caller spoke (Silero VAD; None
-    # without it): a short yes is confirmed before it counts (call/flow.py)
+    # without it): a yes shorter than speech.confirm_under is confirmed (call/flow.py)
 
     def as_dict(self):
         return {"answer": self.answer, "transcript": self.transcript,
