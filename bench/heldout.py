@@ -400,14 +400,14 @@ SIXTH = Set(
              "yeah, no problem", "that's acceptable to me", "of course I agree"),
      "no": ("no", "no, I don't consent", "thanks, but no", "I'd prefer you didn't",
             "please do not record this", "no, I do not agree", "you don't have my permission",
-            "not okay with me", "no, leave it off", "nope, not this time",
+            "not okay with me", "no, leave it off", "nope, not today",
             "I'm not comfortable being recorded", "my answer is no", "no chance",
             "nope, nope"),
      "unknown": ("what is this about", "could you say that again", "hmm, let me see",
                  "why do you record", "I'm unsure", "give me a sec",
                  "yes? who is calling", "I have no clue", "is that legal", "ask me later",
                  "I was not listening", "you said what", "depends on what for",
-                 "can you hear me", "hello, anyone there", "yes or no, I can't decide",
+                 "can you hear me", "hello, anyone there", "yes or no, I'm not sure",
                  "I need to ask my wife")},
     ("clean", "office 10 dB", "wind 10 dB", "kitchen 10 dB"), sixth_backgrounds)
 
