@@ -277,13 +277,14 @@ def log_throughput(work, calls=500, events_per_call=40):
         started = time.perf_counter()
 
         async def steps(log):  # as a call does: rows queued step by step, two barriers
-            log.event("call-start", transport="bench")
-            for n in range(events_per_call - 1):
-                log.event("step", n=n)
-                await asyncio.sleep(0)
-                if n == events_per_call // 2:
-                    await log.commit()
-            await log.commit()
+            with ledger.open_call():
+                log.event("call-start", transport="bench")
+                for n in range(events_per_call - 1):
+                    log.event("step", n=n)
+                    await asyncio.sleep(0)
+                    if n == events_per_call // 2:
+                        await log.commit()
+                await log.commit()
         await asyncio.gather(*(steps(log) for log in logs))
         elapsed = time.perf_counter() - started
         ledger.close()

@@ -81,6 +81,38 @@ async def test_threaded_ledger_loses_nothing_under_500_calls(db_path):
     assert [e["seq"] for e in store.call_events(db, "c7")] == list(range(1, 12))
 
 
+async def gather_round(writer, logs):
+    for log in logs:
+        log.event("step")
+    return await asyncio.gather(*(log.commit() for log in logs), return_exceptions=True)
+
+
+async def test_the_group_commit_does_not_wait_once_every_running_call_is_waiting(db_path,
+                                                                                monkeypatch):
+    slept = []
+    monkeypatch.setattr(ledger.time, "sleep", lambda seconds: slept.append(seconds))
+    writer = ledger.ThreadedLedger(db_path, gather=0.05)
+    logs = [started(writer, f"c{n}") for n in range(3)]
+    with writer.open_call(), writer.open_call(), writer.open_call():
+        assert await gather_round(writer, logs) == [None] * 3  # a batch of three: busy
+        assert await gather_round(writer, logs) == [None] * 3
+    writer.close()
+    assert slept == []  # both times every running call had its commit queued
+
+
+async def test_the_group_commit_waits_for_a_running_call_that_has_not_committed(db_path,
+                                                                                monkeypatch):
+    slept = []
+    monkeypatch.setattr(ledger.time, "sleep", lambda seconds: slept.append(seconds))
+    writer = ledger.ThreadedLedger(db_path, gather=0.05)
+    logs = [started(writer, f"c{n}") for n in range(2)]
+    with writer.open_call(), writer.open_call(), writer.open_call():  # the third is busy
+        await gather_round(writer, logs)
+        assert await gather_round(writer, logs) == [None] * 2  # ... elsewhere, not committing
+    writer.close()
+    assert slept and all(0 < seconds <= 0.05 / 8 for seconds in slept)
+
+
 async def test_a_failed_call_fails_alone_and_its_rows_go_again(db_path):
     writer = ledger.ThreadedLedger(db_path)
     bad, good = CallLog(writer, "bad"), started(writer, "fine")

@@ -378,17 +378,18 @@ async def run_guarded(channel, services, call_id=None, peer="", problem=None):
     """Run one call through the flow; the single place where failures end fail-closed."""
     call = Call(channel, services, CallLog(services.ledger, call_id or new_call_id()),
                 peer=peer, problem=problem)
-    try:
-        return await consent_flow(call)
-    except Hangup as hangup:
-        await _end_failed(call, c.HANGUP, str(hangup))
-        return c.HANGUP
-    except (Exception, asyncio.CancelledError) as error:
-        log.error("call %s failed closed: %s", call.id, describe(error))
-        await _end_failed(call, c.ERROR, describe(error))
-        if isinstance(error, asyncio.CancelledError):
-            raise
-        return c.ERROR
+    with services.ledger.open_call():  # the log's group commit counts the calls running
+        try:
+            return await consent_flow(call)
+        except Hangup as hangup:
+            await _end_failed(call, c.HANGUP, str(hangup))
+            return c.HANGUP
+        except (Exception, asyncio.CancelledError) as error:
+            log.error("call %s failed closed: %s", call.id, describe(error))
+            await _end_failed(call, c.ERROR, describe(error))
+            if isinstance(error, asyncio.CancelledError):
+                raise
+            return c.ERROR
 
 
 async def _end_failed(call, result, detail):
