@@ -13,6 +13,7 @@ hash intact; verification then reports the value as erased, not the chain as bro
 
 import hashlib
 import json
+from json.encoder import c_make_encoder
 from json.encoder import encode_basestring as _string  # json.dumps of a str, ensure_ascii off
 
 GENESIS = "0" * 64
@@ -27,10 +28,17 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
                             allow_nan=False)
 
 
+# JSONEncoder.encode builds that encoder's C half afresh on every call, about half of its
+# time on a log event: this is the same C encoder (sorted keys, no NaN), built once. It skips
+# the circular-reference check: every detail is built by this package from plain values.
+_C_ENCODE = c_make_encoder and c_make_encoder(None, _ENCODER.default, _string, None, ":",
+                                              ",", True, False, False)
+
+
 def canonical(value):
     """Canonical JSON text of a value (what is hashed and what is stored)."""
     try:
-        return _ENCODER.encode(value)
+        return "".join(_C_ENCODE(value, 0)) if _C_ENCODE else _ENCODER.encode(value)
     except ValueError as error:
         raise NotCanonical(str(error))
 
