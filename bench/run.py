@@ -386,7 +386,7 @@ def rerun(part):
     while lines[machine + 1].startswith(covered):
         del lines[machine + 1]
     lines.insert(machine + 1, stamp)
-    text = "\n".join(lines)
+    text = "\n".join(lines) + "\n"  # splitlines took the file's last newline
     start, end = text.index("## FastAGI"), text.index(until)
     RESULTS.write_text(text[:start] + "\n".join(new) + text[end:])
     print("\n".join(new))
@@ -399,7 +399,7 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         lines = [*header(), *measure_core(work), *speech.report(speech.run()),
                  *[line for spec in heldout.SETS.values() for line in heldout.measure(spec)]]
-    RESULTS.write_text("\n".join(lines))
+    RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

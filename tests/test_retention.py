@@ -115,6 +115,13 @@ def test_presets_conflicts_and_holds(site, make_config, tmp_path):
     assert json.loads(policy[0])["action"] == "hold"
 
 
+def test_an_empty_access_log_says_so(site):
+    _, args, _ = site
+    result = run(args, "access-log")
+    assert result.exit_code == 0 and result.output.startswith("no exports, holds, erasures")
+    assert run(args, "access-log", "--json").output == ""  # JSON lines: none
+
+
 def test_release_and_expired_hold(site):
     config, args, past_call = site
     first, _ = past_call("one", 400, ["US-CA"], number="+14155550126")

@@ -143,7 +143,11 @@ def export(ctx, call_id, target, reason):
 @click.pass_obj
 def access_log(ctx, limit, as_json):
     """Exports, holds, releases, erasures, purges and rules changes, newest first."""
-    for row in _admin().access_log(ctx.db(), limit):
+    rows = _admin().access_log(ctx.db(), limit)
+    if not rows and not as_json:
+        click.echo(f"no exports, holds, erasures, purges or rules changes in "
+                   f"{ctx.config.database} yet")
+    for row in rows:
         if as_json:
             click.echo(json.dumps(row, ensure_ascii=False))
         else:
