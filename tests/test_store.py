@@ -81,34 +81,42 @@ async def test_threaded_ledger_loses_nothing_under_500_calls(db_path):
     assert [e["seq"] for e in store.call_events(db, "c7")] == list(range(1, 12))
 
 
-async def gather_round(writer, logs):
+async def gather_round(logs):
+    """Every call logs a step and commits at once, as calls under load reach a barrier."""
     for log in logs:
         log.event("step")
     return await asyncio.gather(*(log.commit() for log in logs), return_exceptions=True)
 
 
-async def test_the_group_commit_does_not_wait_once_every_running_call_is_waiting(db_path,
-                                                                                monkeypatch):
-    slept = []
-    monkeypatch.setattr(ledger.time, "sleep", lambda seconds: slept.append(seconds))
+@pytest.fixture
+def slept(monkeypatch):
+    """The writer's gather waits, recorded instead of slept."""
+    waits = []
+    monkeypatch.setattr(ledger.time, "sleep", waits.append)
+    return waits
+
+
+def test_the_group_commit_does_not_wait_once_every_running_call_has_a_commit_queued(db_path,
+                                                                                   slept):
     writer = ledger.ThreadedLedger(db_path, gather=0.05)
-    logs = [started(writer, f"c{n}") for n in range(3)]
-    with writer.open_call(), writer.open_call(), writer.open_call():
-        assert await gather_round(writer, logs) == [None] * 3  # a batch of three: busy
-        assert await gather_round(writer, logs) == [None] * 3
-    writer.close()
-    assert slept == []  # both times every running call had its commit queued
+    writer.close()  # its thread gone: the gather is asked directly, with the queue set here
+    writer.queue.put("second call's commit")
+    writer.queue.put("third call's commit")  # and the writer holds the first one
+    writer.calls_open = 3
+    writer._gather()
+    assert slept == []
+    writer.calls_open = 4  # a fourth call is running and may still come
+    writer._gather()
+    assert slept
 
 
 async def test_the_group_commit_waits_for_a_running_call_that_has_not_committed(db_path,
-                                                                                monkeypatch):
-    slept = []
-    monkeypatch.setattr(ledger.time, "sleep", lambda seconds: slept.append(seconds))
+                                                                                slept):
     writer = ledger.ThreadedLedger(db_path, gather=0.05)
     logs = [started(writer, f"c{n}") for n in range(2)]
     with writer.open_call(), writer.open_call(), writer.open_call():  # the third is busy
-        await gather_round(writer, logs)
-        assert await gather_round(writer, logs) == [None] * 2  # ... elsewhere, not committing
+        await gather_round(logs)  # ... elsewhere, never committing
+        assert await gather_round(logs) == [None] * 2  # after the whole gather
     writer.close()
     assert slept and all(0 < seconds <= 0.05 / 8 for seconds in slept)
 
