@@ -473,9 +473,9 @@ class ThreadedLedger:
 
     def _gather(self):
         """Wait up to `gather` s for more commits, but not once every running call has one
-        queued: under load the calls reach their barriers together, and the fixed wait
-        outlasted the last of them by a millisecond a barrier (side by side, 50 concurrent
-        calls: about 10 % more flows/s)."""
+        queued: under load the calls reach their barriers together, and a fixed wait went on
+        after the last of them had come (side by side at 50 concurrent calls, about 10 %
+        more flows/s)."""
         deadline = time.monotonic() + self.gather
         while self.queue.qsize() + 1 < self.calls_open:
             left = deadline - time.monotonic()
