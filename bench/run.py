@@ -28,7 +28,7 @@ from lab.fakes import AsteriskPeer, Script
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.prefix) / "bin"
 LEVELS = ((1, 300), (50, 3000), (500, 5000))  # (concurrent calls, total calls)
-ROUNDS = 3  # per level and server, in alternating order: the median round is reported
+ROUNDS = 5  # per level and server, in alternating order: the median round is reported
 RESULTS = REPO / "bench" / "RESULTS.md"
 
 
@@ -182,7 +182,7 @@ def fastagi(work):
                 for name, process, port in servers[::-1] if turn % 2 else servers:
                     rounds[name].append(measured_load(port, process, concurrency, total))
             rows.append((concurrency, total, {name: median_round(measured)
-                                              for name, measured in rounds.items()}))
+                                              for name, measured in rounds.items()}, rounds))
     finally:
         for _, process, _ in servers:
             process.terminate()
@@ -312,16 +312,21 @@ def fastagi_lines(fast):
              "durably (synchronous=FULL) twice per call before replying on: the consent with "
              "the recording request, and the call's end. Both servers in their own process, "
              f"one load generator; each level runs every server {ROUNDS} times in alternating "
-             "order, and each server's round of median throughput is shown.", "",
-             "| concurrent | calls | server | flows/s | ratio to bare | p50 / p99 ms to first "
-             "prompt | server CPU ms/flow | of it, event loop / other threads | load generator "
-             "CPU ms/flow |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for concurrency, total, measured in fast:
+             "order, and each server's round of median throughput is shown; \"each round\" "
+             "is its ratio to the bare server's round of the same turn, in the order run: "
+             "their spread is the machine's noise.", "",
+             "| concurrent | calls | server | flows/s | ratio to bare | each round | p50 / p99 "
+             "ms to first prompt | server CPU ms/flow | of it, event loop / other threads | "
+             "load generator CPU ms/flow |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for concurrency, total, measured, rounds in fast:
         bare = measured["bare"]["flows_per_s"]
         for name, result in measured.items():
+            each = ", ".join(f"{mine['flows_per_s'] / theirs['flows_per_s']:.2f}"
+                             for mine, theirs in zip(rounds[name], rounds["bare"], strict=True))
             lines.append(f"| {concurrency} | {total} | {name} | {result['flows_per_s']:.0f} | "
-                         f"{result['flows_per_s'] / bare:.2f} | {result['p50_ms']:.1f} / "
+                         f"{result['flows_per_s'] / bare:.2f} | {each} | "
+                         f"{result['p50_ms']:.1f} / "
                          f"{result['p99_ms']:.1f} | {result['cpu_ms_per_flow']:.2f} | "
                          f"{result['loop_cpu_ms_per_flow']:.2f} / "
                          f"{result['cpu_ms_per_flow'] - result['loop_cpu_ms_per_flow']:.2f} | "
