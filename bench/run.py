@@ -168,9 +168,10 @@ def start_servers(work):
 
 
 def fastagi(work):
-    """Per level: {server name: measured load}, every server under the same load in turn,
-    ROUNDS times in alternating order; each server's round of median throughput is kept, so
-    a machine speeding up or slowing down within the run does not favour one server."""
+    """Per level: (concurrency, total, {server name: its round of median throughput},
+    {server name: every round in turn}), every server under the same load in turn, ROUNDS
+    times in alternating order, so a machine speeding up or slowing down within the run
+    does not favour one server."""
     rows = []
     servers, tree = start_servers(work)
     try:
