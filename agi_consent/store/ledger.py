@@ -294,6 +294,8 @@ class Writer:
                 start = columns
             else:
                 updates.update(columns)
+        if start is not None:  # a new call's row goes in whole: no UPDATE of a row just made
+            start, updates = {**start, **updates}, {}
         return events, personal_rows, start, updates, (row_id, head)
 
     def _check_file(self):

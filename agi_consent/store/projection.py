@@ -9,6 +9,9 @@ import json
 
 PERSONAL_COLUMNS = ("caller_id", "remote_number", "remote_e164")
 
+# json.dumps(…, ensure_ascii=False) builds a new encoder on every call; the same one, built once
+_reasons_text = json.JSONEncoder(ensure_ascii=False).encode
+
 
 def _start(detail, personal, at):
     return {"started_at": at, "transport": detail.get("transport", ""),
@@ -23,7 +26,7 @@ def _decision(detail, personal, at):
             "remote_jurisdictions": detail.get("remote_jurisdictions", ""),
             "mode": detail.get("mode"), "governing": detail.get("governing"),
             "rules_version": detail.get("rules_version"), "language": detail.get("language"),
-            "reasons": json.dumps(detail.get("reasons", []), ensure_ascii=False)}
+            "reasons": _reasons_text(detail.get("reasons", []))}
 
 
 def _end(detail, personal, at):
