@@ -104,20 +104,24 @@ def measured_load(port, process, concurrency, total):
 
 
 def write_prompts(directory):
-    """English prompts of 5 s each, every format the preflight asks for."""
+    """English prompts of 5 s each, published as `make prompts` and `agi-consent prompts
+    import` publish them: every format, and the version file a call reads first."""
+    import io
     import wave
 
+    from agi_consent.admin.prompts import publish
     from agi_consent.call.prompts import NAMES, SPEECH_NAMES
+    audio = io.BytesIO()
+    with wave.open(audio, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\x00\x01" * 8000 * 5)
+    folder = Path(directory) / "en"
+    folder.mkdir(parents=True, exist_ok=True)
     for name in NAMES + SPEECH_NAMES:
-        path = Path(directory) / "en" / f"{name}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(path), "wb") as audio:
-            audio.setnchannels(1)
-            audio.setsampwidth(2)
-            audio.setframerate(8000)
-            audio.writeframes(b"\x00\x01" * 8000 * 5)
-        path.with_suffix(".sln16").write_bytes(b"\x00\x01" * 16000 * 5)
-        path.with_suffix(".txt").write_text(name)
+        publish(folder, name, {"wav": audio.getvalue(), "sln16": b"\x00\x01" * 16000 * 5,
+                               "txt": name.encode()}, 5.0)
 
 
 BEFORE_CHAIN = "687882c"  # the last commit before the evidence chain: the same server without it
